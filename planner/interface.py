@@ -1,0 +1,54 @@
+"""The planner seam: `plan(PlannerInput) -> Plan`, plus a wrapper that times every call."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from planner.actions import MetaAction
+from sim.types import WorldState
+
+
+@dataclass(frozen=True)
+class PlannerInput:
+    image: np.ndarray  # (H, W, 3) uint8 front camera
+    speed: float  # ego speed, m/s
+    navigation: str  # navigation command text
+    time: float  # simulation time, s
+    world: WorldState | None = None  # privileged ground truth; only experts may read it
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: MetaAction
+    reasoning: str | None = None
+    raw_text: str | None = None  # the model's full output, when there is one
+    fallback: bool = False  # True when the output could not be parsed and a safe action was used instead
+    latency_ms: float = 0.0
+    facts: dict[str, Any] = field(default_factory=dict)  # what an expert based its decision on
+
+
+@runtime_checkable
+class Planner(Protocol):
+    name: str
+
+    def plan(self, planner_input: PlannerInput) -> Plan: ...
+
+
+class TimedPlanner:
+    """Wraps a planner and records the wall-clock latency of every call into the returned Plan."""
+
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+        self.name = planner.name
+        self.latencies_ms: list[float] = []
+
+    def plan(self, planner_input: PlannerInput) -> Plan:
+        start = time.perf_counter()
+        result = self.planner.plan(planner_input)
+        latency = (time.perf_counter() - start) * 1000.0
+        self.latencies_ms.append(latency)
+        return replace(result, latency_ms=latency)
