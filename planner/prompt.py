@@ -22,10 +22,8 @@ _INSTRUCTION = (
 def build_prompt(speed_mps: float, navigation: str) -> str:
     """The user text that accompanies the image: ego speed, navigation command and the answer instruction."""
     nav = navigation.strip() or "Follow the road"
-    return (
-        f"Ego speed: {speed_mps:.1f} m/s ({speed_mps * 3.6:.0f} km/h).\n"
-        f"Navigation: {nav}.\n"
-        + _INSTRUCTION.format(speed=", ".join(SPEED_ACTIONS), path=", ".join(PATH_ACTIONS))
+    return f"Ego speed: {speed_mps:.1f} m/s ({speed_mps * 3.6:.0f} km/h).\nNavigation: {nav}.\n" + _INSTRUCTION.format(
+        speed=", ".join(SPEED_ACTIONS), path=", ".join(PATH_ACTIONS)
     )
 
 

@@ -253,6 +253,28 @@ class Route:
 
 
 @dataclass(frozen=True)
+class CameraConfig:
+    """The front camera, shared by every backend. Mount is relative to the ego's box centre at ground level."""
+
+    width: int = 480
+    height: int = 270
+    fov_deg: float = 90.0  # horizontal field of view, as CARLA's `fov` attribute
+    x: float = 1.5  # m forward
+    y: float = 0.0  # m left
+    z: float = 1.7  # m up
+    pitch_deg: float = 0.0  # positive looks up
+
+    def __post_init__(self) -> None:
+        if self.width < 16 or self.height < 16:
+            raise ValueError(f"CameraConfig: width and height must be >= 16, got {self.width}x{self.height}")
+        if not 10.0 <= self.fov_deg <= 170.0:
+            raise ValueError(f"CameraConfig.fov_deg must be in [10, 170], got {self.fov_deg}")
+
+
+WEATHER_PRESETS: tuple[str, ...] = ("clear_noon", "cloudy", "wet", "sunset", "night", "fog")
+
+
+@dataclass(frozen=True)
 class Observation:
     """What a deployed planner may see: no privileged information."""
 
