@@ -1,0 +1,95 @@
+"""Load scenario YAML files into validated `Scenario` objects, with errors that name the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from scenarios.schema import Scenario
+
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used: says which file, which field and what was expected."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(
+            f"{source}: " + ("; ".join(problems) if len(problems) == 1 else "\n  " + "\n  ".join(problems))
+        )
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("grid", "arterial", "carla") or str(part).startswith(("function-", "tagged-union")):
+            continue  # pydantic's union branch tags are not fields of the file
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "<top level>"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = _field_path(tuple(error["loc"]))
+    got = error.get("input")
+    shown = "" if error["type"] == "missing" or isinstance(got, dict) else f" (got {got!r})"
+    return f"{where}: {error['msg']}{shown}"
+
+
+def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(source, [f"<top level>: expected a mapping of scenario fields, got {type(data).__name__}"])
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(source, [_describe(e) for e in exc.errors()]) from None
+
+
+def resolve_scenario_path(name_or_path: str | Path) -> Path:
+    """A path to a file, or a bare name looked up in the suite folder."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
+        if not path.is_file():
+            raise ScenarioError(str(path), ["file not found"])
+        return path
+    candidate = SUITE_DIR / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        known = ", ".join(list_suite()) or "none"
+        raise ScenarioError(str(name_or_path), [f"no such scenario in {SUITE_DIR}; known: {known}"])
+    return candidate
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    path = resolve_scenario_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ScenarioError(str(path), [f"{where}invalid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    scenario = scenario_from_dict(data, str(path))
+    if path.parent == SUITE_DIR and scenario.name != path.stem:
+        raise ScenarioError(str(path), [f"name: must match the file name {path.stem!r} (got {scenario.name!r})"])
+    return scenario
+
+
+def list_suite() -> list[str]:
+    return sorted(p.stem for p in SUITE_DIR.glob("*.yaml"))
+
+
+def check_placements(scenario: Scenario, route_length: float, source: str = "<scenario>") -> None:
+    """Fail before simulation when an actor is placed beyond the end of the route."""
+    problems = [
+        f"actors[{i}].at.s: must be within the route length {route_length:.1f} m (got {actor.at.s})"
+        for i, actor in enumerate(scenario.actors)
+        if actor.at.s > route_length
+    ]
+    if problems:
+        raise ScenarioError(source, problems)
