@@ -1,0 +1,51 @@
+"""Longitudinal control: a target speed becomes throttle/brake through a comfort-limited acceleration command."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from controller.pid import PID, PIDGains
+
+
+@dataclass(frozen=True)
+class LongitudinalConfig:
+    max_accel: float = 2.0  # m/s^2, comfort limit when speeding up
+    comfort_decel: float = 3.5  # m/s^2, planned braking (stops, slowing down)
+    max_decel: float = 8.0  # m/s^2, what an emergency may use
+    max_jerk: float = 5.0  # m/s^3, on the acceleration command
+    throttle_accel: float = 3.5  # m/s^2 that full throttle gives at low speed (feed-forward scale)
+    brake_decel: float = 8.0  # m/s^2 that full brake gives
+    hold_brake: float = 0.4  # brake held at standstill when the target is 0
+    speed_pid: PIDGains = field(default_factory=lambda: PIDGains(kp=1.2, ki=0.25, kd=0.0, out_min=-8.0, out_max=3.0))
+
+
+def stopping_speed(distance_m: float, decel: float) -> float:
+    """Highest speed from which braking at `decel` still stops within `distance_m`."""
+    return math.sqrt(2.0 * decel * max(distance_m, 0.0))
+
+
+class LongitudinalController:
+    def __init__(self, config: LongitudinalConfig | None = None) -> None:
+        self.config = config or LongitudinalConfig()
+        self.pid = PID(self.config.speed_pid)
+        self.accel_cmd = 0.0
+
+    def reset(self) -> None:
+        self.pid.reset()
+        self.accel_cmd = 0.0
+
+    def step(self, speed: float, target_speed: float, dt: float, emergency: bool = False) -> tuple[float, float]:
+        """(throttle, brake) for one tick."""
+        cfg = self.config
+        wanted = self.pid.step(target_speed - speed, dt)
+        low = -cfg.max_decel if emergency else -cfg.comfort_decel
+        wanted = min(cfg.max_accel, max(low, wanted))
+        jerk_step = cfg.max_jerk * dt * (4.0 if emergency else 1.0)
+        self.accel_cmd += min(jerk_step, max(-jerk_step, wanted - self.accel_cmd))
+        if target_speed <= 0.05 and speed < 0.3:
+            self.accel_cmd = min(self.accel_cmd, 0.0)
+            return 0.0, cfg.hold_brake
+        if self.accel_cmd >= 0.0:
+            return min(1.0, self.accel_cmd / cfg.throttle_accel), 0.0
+        return 0.0, min(1.0, -self.accel_cmd / cfg.brake_decel)
