@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -297,6 +297,82 @@ class WorldState:
     ego_lane_id: str | None
     speed_limit: float  # m/s, of the ego's lane
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LanePosition:
+    """Where a point lies on one lane."""
+
+    lane_id: str
+    s: float  # m along the lane centre from its start
+    d: float  # m left of the lane centre
+    heading_error: float = 0.0  # rad, pose yaw minus lane direction (0 when no yaw was given)
+    in_junction: bool = False  # the lane is a connector inside a junction
+
+
+@dataclass(frozen=True)
+class StopLineAhead:
+    distance: float  # m along the path from its first point
+    lane_id: str
+    light_id: str | None  # the light controlling it, None at a stop sign
+    stop_sign: bool
+
+
+@dataclass(frozen=True, eq=False)
+class LanePath:
+    """A dense lane-centre path ahead of a lane position (about one point per half metre), first point at the query."""
+
+    points: np.ndarray  # (N, 2)
+    lane_ids: tuple[str, ...]  # lane of each point
+    speed_limits: np.ndarray  # (N,) m/s, of each point's lane
+    stop_lines: tuple[StopLineAhead, ...] = ()
+    turn: Turn | None = None  # turn taken at the first junction on the path; None when it reaches none
+
+    @property
+    def length(self) -> float:
+        return polyline_length(self.points)
+
+    def next_stop_line(self) -> StopLineAhead | None:
+        return self.stop_lines[0] if self.stop_lines else None
+
+
+@runtime_checkable
+class RoadMap(Protocol):
+    """Lane geometry a backend-independent controller needs; implemented by every backend (`backend.road_map`).
+
+    Lanes are named by opaque string ids. Neighbours are same-direction lanes only. Nothing here is privileged:
+    it is what a driver knows from the map and the signs.
+    """
+
+    def locate(self, x: float, y: float, yaw: float | None = None) -> LanePosition | None:
+        """The lane under a pose (best aligned with `yaw` where lanes overlap, as in junctions); None off-road."""
+        ...
+
+    def project(self, lane_id: str, x: float, y: float) -> LanePosition:
+        """(s, d) of a point relative to a given lane, e.g. the target lane of a lane change."""
+        ...
+
+    def neighbour(self, lane_id: str, side: Literal["left", "right"]) -> str | None:
+        """The adjacent same-direction lane on that side, or None."""
+        ...
+
+    def turns_ahead(self, lane_id: str) -> tuple[Turn, ...]:
+        """Turns this lane can take at the next junction it reaches (empty if it reaches none)."""
+        ...
+
+    def path_ahead(
+        self, lane_id: str, s: float, length_m: float, turn: Turn | None = None, route: Route | None = None
+    ) -> LanePath:
+        """The centre path from (lane_id, s) for `length_m` metres. At the first junction it takes `turn` when this
+        lane offers it (else the route's branch if a route is given, else straight, else the first branch); at later
+        junctions it follows `route` where the route goes through them, else goes straight."""
+        ...
+
+    def lane_width(self, lane_id: str) -> float: ...
+
+    def speed_limit(self, lane_id: str) -> float:
+        """m/s."""
+        ...
 
 
 @runtime_checkable
