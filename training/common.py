@@ -1,0 +1,83 @@
+"""Pieces shared by the training scripts: where the model and the data come from, and the run directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datasets import DatasetDict
+
+from planner.tiny import SIZES, build_tiny_model
+from training.dataset import load_planning_dataset
+from training.synthetic import write_synthetic_dataset
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    path: str | None = None  # checkpoint dir or hub id (base model or SFT output); None: build a tiny model offline
+    tiny_size: str = "test"  # used only when path is None
+    dtype: str = "float32"
+    attn_implementation: str | None = None  # None: transformers' default (sdpa)
+    min_pixels: int | None = None  # image size bounds for the processor; None keeps the checkpoint's
+    max_pixels: int | None = None
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"model.dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.path is None and self.tiny_size not in SIZES:
+            raise ValueError(f"model.tiny_size must be one of {sorted(SIZES)}, got {self.tiny_size!r}")
+
+    def init_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"dtype": self.dtype}
+        if self.attn_implementation:
+            kwargs["attn_implementation"] = self.attn_implementation
+        return kwargs
+
+
+@dataclass(frozen=True)
+class DataSource:
+    path: str | None = None  # dataset root (train/ and validation/ shards); None: write a synthetic one
+    synthetic_train: int = 32
+    synthetic_validation: int = 8
+    synthetic_seed: int = 0
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+
+
+def resolve_model(source: ModelSource, workdir: Path) -> str:
+    """The checkpoint to load; builds the tiny model under `workdir` when no path is configured."""
+    if source.path is not None:
+        return source.path
+    target = workdir / f"tiny-{source.tiny_size}"
+    if not (target / "config.json").exists():
+        build_tiny_model(target, source.tiny_size)
+    return str(target)
+
+
+def resolve_data(source: DataSource, workdir: Path) -> DatasetDict:
+    """The dataset splits; writes the synthetic dataset under `workdir` when no path is configured."""
+    root = Path(source.path) if source.path else workdir / "synthetic-data"
+    if source.path is None and not (root / "train").exists():
+        write_synthetic_dataset(root, source.synthetic_train, source.synthetic_validation, source.synthetic_seed)
+    data = load_planning_dataset(root)
+    limits = {"train": source.max_train_samples, "validation": source.max_eval_samples}
+    for split, limit in limits.items():
+        if limit is not None and split in data and len(data[split]) > limit:
+            data[split] = data[split].select(range(limit))
+    return data
+
+
+def run_dir(configured: str | None) -> Path:
+    """`configured`, or Hydra's output directory when running under Hydra, or ./outputs."""
+    if configured:
+        return Path(configured)
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except (ImportError, ValueError):
+        return Path("outputs")
