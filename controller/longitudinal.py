@@ -14,7 +14,7 @@ class LongitudinalConfig:
     comfort_decel: float = 3.5  # m/s^2, planned braking (stops, slowing down)
     max_decel: float = 8.0  # m/s^2, what an emergency may use
     max_jerk: float = 5.0  # m/s^3, on the acceleration command
-    throttle_accel: float = 3.5  # m/s^2 that full throttle gives at low speed (feed-forward scale)
+    throttle_accel: float = 4.0  # m/s^2 that full throttle gives at low speed (feed-forward scale)
     brake_decel: float = 8.0  # m/s^2 that full brake gives
     hold_brake: float = 0.4  # brake held at standstill when the target is 0
     speed_pid: PIDGains = field(default_factory=lambda: PIDGains(kp=1.2, ki=0.25, kd=0.0, out_min=-8.0, out_max=3.0))

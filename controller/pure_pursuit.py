@@ -13,8 +13,8 @@ from controller.path import nearest_index, point_ahead
 @dataclass(frozen=True)
 class PurePursuitConfig:
     wheelbase_m: float = 2.9
-    lookahead_min_m: float = 4.0
-    lookahead_gain_s: float = 0.6  # look-ahead grows by this many metres per m/s of speed
+    lookahead_min_m: float = 3.0
+    lookahead_gain_s: float = 0.4  # look-ahead grows by this many metres per m/s of speed
 
 
 def pure_pursuit_angle(path: np.ndarray, x: float, y: float, yaw: float, speed: float, cfg: PurePursuitConfig) -> float:

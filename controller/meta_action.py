@@ -1,0 +1,203 @@
+"""The meta-action controller: turns (SPEED, PATH) decisions into throttle, steer and brake every tick.
+
+It sees only the ego state, the map (`RoadMap`), the route and the latest meta-action, so it runs unchanged on
+every backend. Semantics (DESIGN.md): KEEP holds the target speed, ACCELERATE / DECELERATE move it by one step
+(within the lane's limit), STOP brings the car to rest, at the stop line when one is within reach, and holds it.
+STRAIGHT / LEFT_TURN / RIGHT_TURN choose the branch at the next junction; LEFT_CHANGE / RIGHT_CHANGE move to the
+adjacent lane when it exists and are refused (counted) when it does not.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from controller.longitudinal import LongitudinalConfig, LongitudinalController, stopping_speed
+from controller.path import nearest_index, point_ahead
+from controller.pure_pursuit import PurePursuitConfig, pure_pursuit_angle
+from controller.stanley import StanleyConfig, stanley_angle
+from planner.actions import MetaAction
+from sim.types import EgoState, LanePath, RoadMap, Route, Turn, VehicleControl
+
+_TURN_OF_PATH = {"STRAIGHT": Turn.STRAIGHT, "LEFT_TURN": Turn.LEFT, "RIGHT_TURN": Turn.RIGHT}
+
+
+@dataclass(frozen=True)
+class MetaActionControllerConfig:
+    speed_step: float = 2.0  # m/s that one ACCELERATE / DECELERATE moves the target
+    lookahead_m: float = 60.0  # length of the reference path built each tick
+    lateral_accel_max: float = 2.0  # m/s^2, sets the speed through curves
+    profile_decel: float = 2.0  # m/s^2 the speed profile plans with; below comfort_decel to leave room for lag
+    stop_margin_m: float = 1.5  # front bumper stops this far before a stop line
+    stop_line_slack_m: float = 12.0  # a line this much beyond the comfortable stopping point is still used
+    lane_change_time_s: float = 3.0  # lateral move duration (distance = speed x time, at least the minimum)
+    lane_change_min_m: float = 12.0
+    lateral: Literal["pure_pursuit", "stanley"] = "pure_pursuit"
+    wheelbase_m: float = 2.9
+    max_steer_rad: float = math.radians(35.0)  # front-wheel angle at |steer| = 1
+    longitudinal: LongitudinalConfig = field(default_factory=LongitudinalConfig)
+    pure_pursuit: PurePursuitConfig = field(default_factory=PurePursuitConfig)
+    stanley: StanleyConfig = field(default_factory=StanleyConfig)
+
+
+@dataclass
+class _LaneChange:
+    target_lane: str
+    length_m: float
+    start_offset: float  # ego's lateral offset from the target lane when it began, m
+
+
+class MetaActionController:
+    def __init__(self, road_map: RoadMap, config: MetaActionControllerConfig | None = None) -> None:
+        self.road_map = road_map
+        self.config = config or MetaActionControllerConfig()
+        self.longitudinal = LongitudinalController(self.config.longitudinal)
+        self.reset()
+
+    def reset(self, initial_speed: float = 0.0) -> None:
+        self.longitudinal.reset()
+        self.action = MetaAction("KEEP", "STRAIGHT")
+        self.target_speed = initial_speed
+        self.turn: Turn = Turn.STRAIGHT
+        self.lane_change: _LaneChange | None = None
+        self.stop_from = 0.0  # speed when the current STOP began: the profile never asks for more
+        self.stop_point: np.ndarray | None = None  # where a STOP away from any stop line ends (world x, y)
+        self.lane_id: str | None = None
+        self.refused_lane_changes = 0
+        self.last_path: LanePath | None = None
+
+    # -- decisions (every planning period) ------------------------------------------------------------------------
+
+    def set_action(self, action: MetaAction, ego: EgoState) -> None:
+        cfg = self.config
+        limit = self._limit_here(ego)
+        if action.speed == "ACCELERATE":
+            self.target_speed = min(limit, max(self.target_speed, ego.speed) + cfg.speed_step)
+        elif action.speed == "DECELERATE":
+            self.target_speed = max(0.0, min(self.target_speed, ego.speed) - cfg.speed_step)
+        elif action.speed == "STOP":
+            if self.action.speed != "STOP":
+                self.stop_from = max(ego.speed, self.target_speed)
+                self.stop_point = None
+            self.target_speed = 0.0
+        if action.path in _TURN_OF_PATH:
+            self.turn = _TURN_OF_PATH[action.path]
+        elif self.lane_change is None:
+            self._start_lane_change("left" if action.path == "LEFT_CHANGE" else "right", ego)
+        self.action = action
+
+    def _start_lane_change(self, side: Literal["left", "right"], ego: EgoState) -> None:
+        here = self.road_map.locate(ego.x, ego.y, ego.yaw)
+        target = self.road_map.neighbour(here.lane_id, side) if here and not here.in_junction else None
+        if target is None:
+            self.refused_lane_changes += 1
+            return
+        offset = self.road_map.project(target, ego.x, ego.y).d
+        length = max(self.config.lane_change_min_m, ego.speed * self.config.lane_change_time_s)
+        self.lane_change = _LaneChange(target, length, offset)
+
+    # -- control (every tick) -------------------------------------------------------------------------------------
+
+    def control(self, ego: EgoState, dt: float, route: Route | None = None) -> VehicleControl:
+        path = self._reference_path(ego, route)
+        if path is None:  # off the map: brake to a stop, wheels straight
+            return VehicleControl(throttle=0.0, steer=0.0, brake=1.0)
+        self.last_path = path
+        target, emergency = self._speed_target(ego, path)
+        throttle, brake = self.longitudinal.step(ego.speed, target, dt, emergency=emergency)
+        return VehicleControl.clipped(throttle, self._steer(ego, path.points), brake)
+
+    def _reference_path(self, ego: EgoState, route: Route | None) -> LanePath | None:
+        cfg = self.config
+        if self.lane_change is not None:
+            change = self.lane_change
+            pos = self.road_map.project(change.target_lane, ego.x, ego.y)
+            path = self.road_map.path_ahead(change.target_lane, pos.s, cfg.lookahead_m, self.turn, route)
+            if abs(pos.d) < 0.3:
+                self.lane_change = None
+                self.lane_id = change.target_lane
+                return path
+            return _shift_towards(path, pos.d, change.length_m * abs(pos.d) / max(abs(change.start_offset), 1e-3))
+        here = self.road_map.locate(ego.x, ego.y, ego.yaw)
+        if here is None:
+            return None
+        self.lane_id = here.lane_id
+        return self.road_map.path_ahead(here.lane_id, here.s, cfg.lookahead_m, self.turn, route)
+
+    def _limit_here(self, ego: EgoState) -> float:
+        here = self.road_map.locate(ego.x, ego.y, ego.yaw)
+        return self.road_map.speed_limit(here.lane_id) if here else self.config.speed_step
+
+    def _speed_target(self, ego: EgoState, path: LanePath) -> tuple[float, bool]:
+        """The speed to track now: the target, capped by limits and curves ahead, and by the stop point on STOP."""
+        cfg, lon = self.config, self.config.longitudinal
+        pts = path.points
+        dist = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
+        caps = np.minimum(path.speed_limits, _curve_speeds(pts, cfg.lateral_accel_max))
+        reachable = float(np.sqrt(caps**2 + 2.0 * cfg.profile_decel * dist).min())
+        cap = min(reachable, float(path.speed_limits[0]))
+        if self.action.speed != "STOP":
+            return min(self.target_speed, cap), False
+        stop_at = self._stop_distance(ego, path)
+        needed = ego.speed**2 / (2.0 * max(stop_at, 0.1))
+        return min(self.stop_from, cap, stopping_speed(stop_at, cfg.profile_decel)), needed > lon.comfort_decel
+
+    def _stop_distance(self, ego: EgoState, path: LanePath) -> float:
+        """Metres the box centre may still travel: to the stop line when it is within reach, else to the point where
+        a comfortable stop begun with this STOP ends (fixed in the world, so the car does not creep on)."""
+        cfg = self.config
+        comfortable = ego.speed**2 / (2.0 * cfg.profile_decel)
+        line = path.next_stop_line()
+        if line is not None:
+            to_line = line.distance - ego.length / 2.0 - cfg.stop_margin_m
+            if -1.0 <= to_line <= comfortable + cfg.stop_line_slack_m:
+                return max(0.0, to_line)
+        if self.stop_point is None:
+            self.stop_point = point_ahead(path.points, 0, comfortable)
+        return _distance_along(path.points, self.stop_point)
+
+    def _steer(self, ego: EgoState, path: np.ndarray) -> float:
+        cfg = self.config
+        half = cfg.wheelbase_m / 2.0  # the pose is the box centre; both trackers work on the rear axle
+        rx, ry = ego.x - half * math.cos(ego.yaw), ego.y - half * math.sin(ego.yaw)
+        if cfg.lateral == "stanley":
+            angle = stanley_angle(path, rx, ry, ego.yaw, ego.speed, cfg.stanley)
+        else:
+            angle = pure_pursuit_angle(path, rx, ry, ego.yaw, ego.speed, cfg.pure_pursuit)
+        return -angle / cfg.max_steer_rad  # CARLA convention: positive steer turns right
+
+
+def _distance_along(points: np.ndarray, target: np.ndarray) -> float:
+    """Path length from the first point to the vertex nearest `target` (0 when the target is behind)."""
+    k = nearest_index(points, float(target[0]), float(target[1]))
+    return float(np.sum(np.hypot(*np.diff(points[: k + 1], axis=0).T))) if k > 0 else 0.0
+
+
+def _curve_speeds(points: np.ndarray, lateral_accel: float) -> np.ndarray:
+    """Highest speed at each path point for the given lateral acceleration (Menger curvature of point triples)."""
+    speeds = np.full(len(points), np.inf)
+    if len(points) < 3:
+        return speeds
+    a, b, c = points[:-2], points[1:-1], points[2:]
+    ab, bc, ca = (np.hypot(*(q - p).T) for p, q in ((a, b), (b, c), (c, a)))
+    cross = np.abs((b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0])
+    curvature = np.where(ab * bc * ca > 1e-9, 2.0 * cross / np.maximum(ab * bc * ca, 1e-9), 0.0)
+    speeds[1:-1] = np.sqrt(lateral_accel / np.maximum(curvature, 1e-6))
+    return speeds
+
+
+def _shift_towards(path: LanePath, offset: float, length_m: float) -> LanePath:
+    """The target-lane path shifted sideways by `offset` at its start, blending smoothly to 0 over `length_m`."""
+    pts = path.points
+    seg = np.diff(pts, axis=0)
+    dist = np.concatenate([[0.0], np.cumsum(np.hypot(*seg.T))])
+    heading = np.arctan2(seg[:, 1], seg[:, 0])
+    heading = np.concatenate([heading, heading[-1:]])
+    u = np.clip(dist / max(length_m, 1e-3), 0.0, 1.0)
+    remaining = offset * (1.0 - (3 * u**2 - 2 * u**3))  # smoothstep: zero slope at both ends
+    normal = np.stack([-np.sin(heading), np.cos(heading)], axis=1)
+    shifted = pts + normal * remaining[:, None]
+    return LanePath(shifted, path.lane_ids, path.speed_limits, path.stop_lines, path.turn)

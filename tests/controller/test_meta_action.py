@@ -1,0 +1,130 @@
+"""The meta-action controller driving the embedded ego model over a generated town's lane graph."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from controller.meta_action import MetaActionController
+from planner.actions import MetaAction
+from sim.embedded.lanegraph import LaneGraph
+from sim.embedded.roadmap import EmbeddedRoadMap
+from sim.embedded.routing import PlannedRoute, route_from_seed
+from sim.embedded.towns import build_network
+from sim.embedded.vehicle import KinematicBicycle, VehicleParams
+from sim.types import EgoState, Turn, wrap_angle
+
+DT = 0.05
+
+
+@pytest.fixture(scope="module")
+def town() -> tuple[LaneGraph, EmbeddedRoadMap]:
+    graph = LaneGraph(build_network({"name": "grid", "rows": 3, "cols": 3, "lanes": 2, "curved": 0.0}, seed=3))
+    return graph, EmbeddedRoadMap(graph)
+
+
+def simple_route(graph: LaneGraph, road_map: EmbeddedRoadMap, turn: Turn) -> PlannedRoute:
+    """A route whose first lane itself offers `turn` (no lane change needed before the junction)."""
+    for seed in range(200):
+        planned = route_from_seed(graph, [turn.value], np.random.default_rng(seed))
+        if not planned.lane_changes and turn in road_map.turns_ahead(planned.route.lane_ids[0]):
+            return planned
+    raise AssertionError(f"no simple {turn} route on the test town")
+
+
+def drive(road_map, planned: PlannedRoute, actions, seconds: float, speed0: float = 0.0, start_s: float = 0.0):
+    """Drive with one decision every 0.5 s (`actions[k]`, the last one repeated) until the route's end."""
+    route = planned.route
+    x, y, yaw = route.to_world(start_s)
+    car = KinematicBicycle.at_centre(VehicleParams(), x, y, yaw, speed0)
+    ctl = MetaActionController(road_map)
+    ctl.reset(initial_speed=speed0)
+    log: list[EgoState] = []
+    s_now = start_s
+    for tick in range(int(seconds / DT)):
+        ego = car.ego_state()
+        s_now = route.project(ego.x, ego.y, s_hint=s_now)[0]
+        if s_now > route.length - 10.0:  # what happens after the route's end is not under test
+            break
+        if tick % 10 == 0:
+            ctl.set_action(actions[min(tick // 10, len(actions) - 1)], ego)
+        car.step(ctl.control(ego, DT, route), DT)
+        log.append(car.ego_state())
+    return ctl, log
+
+
+@pytest.mark.parametrize(("path", "turn", "sign"), [("LEFT_TURN", Turn.LEFT, 1), ("RIGHT_TURN", Turn.RIGHT, -1)])
+def test_turn_actions_take_that_branch_and_stay_in_lane(town, path: str, turn: Turn, sign: int) -> None:
+    graph, road_map = town
+    planned = simple_route(graph, road_map, turn)
+    _, log = drive(road_map, planned, [MetaAction("ACCELERATE", path)], seconds=40.0)
+    assert wrap_angle(log[-1].yaw - log[0].yaw) == pytest.approx(sign * math.pi / 2, abs=0.2)
+    lateral = [abs(planned.route.project(e.x, e.y)[1]) for e in log]
+    assert max(lateral) < 1.0  # tracked the lane centre through the junction
+    assert max(e.speed for e in log) <= float(max(graph.speed_limit)) + 0.5
+
+
+def test_straight_at_a_junction_goes_straight(town) -> None:
+    graph, road_map = town
+    planned = simple_route(graph, road_map, Turn.STRAIGHT)
+    _, log = drive(road_map, planned, [MetaAction("ACCELERATE", "STRAIGHT")], seconds=40.0)
+    assert abs(wrap_angle(log[-1].yaw - log[0].yaw)) < 0.1
+    assert planned.route.project(log[-1].x, log[-1].y)[0] > planned.route.maneuvers[0].s_end
+
+
+def test_accelerate_is_comfortable_and_respects_the_limit(town) -> None:
+    graph, road_map = town
+    planned = simple_route(graph, road_map, Turn.STRAIGHT)
+    _, log = drive(road_map, planned, [MetaAction("ACCELERATE", "STRAIGHT")], seconds=20.0)
+    assert max(e.accel for e in log) <= 2.0 * 1.1  # the comfort limit, within 10 % of closed-loop tracking
+    assert max(e.speed for e in log) <= road_map.speed_limit(planned.route.lane_ids[0]) + 0.3
+
+
+def test_keep_and_decelerate_move_the_target_by_steps(town) -> None:
+    graph, road_map = town
+    planned = simple_route(graph, road_map, Turn.STRAIGHT)
+    ctl, log = drive(road_map, planned, [MetaAction("KEEP", "STRAIGHT")], seconds=4.0, speed0=8.0)
+    assert ctl.target_speed == 8.0 and log[-1].speed == pytest.approx(8.0, abs=0.3)
+    actions = [MetaAction("DECELERATE", "STRAIGHT")] + [MetaAction("KEEP", "STRAIGHT")] * 20
+    ctl, log = drive(road_map, planned, actions, seconds=6.0, speed0=8.0)
+    assert ctl.target_speed == pytest.approx(6.0) and log[-1].speed == pytest.approx(6.0, abs=0.3)
+
+
+def test_stop_stops_at_the_stop_line_not_past_it(town) -> None:
+    graph, road_map = town
+    planned = simple_route(graph, road_map, Turn.STRAIGHT)
+    line_s = planned.stops[0].s
+    _, log = drive(road_map, planned, [MetaAction("STOP", "STRAIGHT")], 15.0, speed0=8.0, start_s=line_s - 22.0)
+    assert log[-1].speed < 0.05
+    front = planned.route.project(log[-1].x, log[-1].y)[0] + log[-1].length / 2
+    assert line_s - 2.5 < front <= line_s  # at the line, not past it
+
+
+def test_stop_far_from_any_line_stops_now(town) -> None:
+    graph, road_map = town
+    planned = simple_route(graph, road_map, Turn.STRAIGHT)
+    line_s = planned.stops[0].s
+    _, log = drive(road_map, planned, [MetaAction("STOP", "STRAIGHT")], 15.0, speed0=8.0, start_s=line_s - 60.0)
+    travelled = planned.route.project(log[-1].x, log[-1].y)[0] - (line_s - 60.0)
+    assert log[-1].speed < 0.05 and travelled < 20.0  # about v^2 / 2a with comfort braking, far short of the line
+
+
+def test_lane_change_moves_one_lane_smoothly_and_refuses_without_a_lane(town) -> None:
+    graph, road_map = town
+    planned = simple_route(graph, road_map, Turn.STRAIGHT)
+    lane = planned.route.lane_ids[0]
+    side = "left" if road_map.neighbour(lane, "left") else "right"
+    target = road_map.neighbour(lane, side)
+    change = MetaAction("KEEP", f"{side.upper()}_CHANGE")
+    ctl, log = drive(road_map, planned, [change] + [MetaAction("KEEP", "STRAIGHT")] * 20, seconds=6.0, speed0=8.0)
+    end = road_map.locate(log[-1].x, log[-1].y, log[-1].yaw)
+    assert end.lane_id == target and abs(end.d) < 0.3
+    assert max(abs(e.yaw_rate) for e in log) < 0.3  # smooth
+    assert ctl.refused_lane_changes == 0
+    # The same change again from the target lane of a two-lane road has nowhere to go: refused, lane kept.
+    assert road_map.neighbour(target, side) is None
+    ctl, log = drive(road_map, planned, [change], seconds=6.0, speed0=8.0, start_s=0.0)
+    assert ctl.refused_lane_changes >= 1
+    assert road_map.locate(log[-1].x, log[-1].y, log[-1].yaw).lane_id == target
