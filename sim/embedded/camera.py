@@ -150,11 +150,9 @@ class CameraRenderer:
         ray_x = np.broadcast_to(u[None, :], (cfg.height, cfg.width))
         ray_y = np.broadcast_to((math.cos(p) + v * math.sin(p))[:, None], ray_x.shape)
         ray_z = np.broadcast_to((math.sin(p) - v * math.cos(p))[:, None], ray_x.shape)
-        with np.errstate(divide="ignore"):
-            t = np.where(ray_z < -1e-6, cfg.z / -np.minimum(ray_z, -1e-6), np.inf)
+        t = np.where(ray_z < -1e-6, cfg.z / -np.minimum(ray_z, -1e-6), 1e6)  # ray length to the ground
         dist, lateral = t * ray_y, t * ray_x
         beam = np.exp(-((lateral / (1.5 + 0.25 * dist)) ** 2)) * np.clip((dist - 1.5) / 4.0, 0, 1) * np.exp(-dist / 28)
-        beam = np.nan_to_num(beam)
         gain = 1.0 + (self.weather.beam_gain - 1.0) * beam[..., None] * np.array([1.0, 0.96, 0.85])
         first = int(np.argmax(beam.max(axis=1) > 0.01)) if beam.max() > 0.01 else cfg.height
         return first, np.ascontiguousarray(np.clip(gain[first:] * 32, 0, 255).astype(np.uint8))
