@@ -42,7 +42,7 @@ def split_files(root: Path, split: str) -> tuple[str, list[str]]:
     """The `datasets` builder name and the shard files of one split."""
     candidates = sorted(p for p in (root / split).rglob("*") if p.is_file()) if (root / split).is_dir() else []
     candidates += sorted(p for p in root.glob(f"{split}*") if p.is_file())
-    files = [p for p in candidates if p.suffix in _EXTENSIONS]
+    files = [p for p in candidates if p.suffix in _EXTENSIONS and p.stat().st_size > 0]
     builders = {_EXTENSIONS[p.suffix] for p in files}
     if len(builders) > 1:
         raise ValueError(f"{root}: split {split!r} mixes shard formats {sorted(builders)}")

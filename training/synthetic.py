@@ -97,6 +97,8 @@ def write_synthetic_dataset(
     image_dir = root / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     for split, count in (("train", n_train), ("validation", n_validation)):
+        if count <= 0:
+            continue
         rows = [make_sample(i, seed, split, image_dir, root) for i in range(count)]
         (root / split).mkdir(exist_ok=True)
         shard = root / split / "shard-00000.jsonl"

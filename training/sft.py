@@ -1,0 +1,136 @@
+"""SFT warm-up for the VLM planner with TRL's SFTTrainer (the first stage of the AlphaDrive recipe).
+
+    python training/sft.py                                    # tiny-cpu preset: tiny model + synthetic data, CPU
+    accelerate launch --config_file conf/accelerate/deepspeed_zero2.yaml training/sft.py train/sft=qwen2vl-2b \\
+        train.sft.data.path=data/metaad train.sft.output_dir=outputs/sft-2b
+
+Targets are `<think> ... </think> <answer> ... </answer>` (reasoning distilled from a teacher) or the answer alone
+(`with_reasoning=false`); with `completion_only_loss` only the assistant reply is trained. The final model and
+processor are saved to `<output_dir>/final`, the directory GRPO starts from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner.config import from_mapping, to_dict
+from planner.vlm import load_processor
+from training.common import DataSource, ModelSource, resolve_data, resolve_model, run_dir
+from training.dataset import to_sft_format
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SFTRunConfig:
+    model: ModelSource = field(default_factory=ModelSource)
+    data: DataSource = field(default_factory=DataSource)
+    output_dir: str | None = None  # None: the Hydra run directory
+    resume_from_checkpoint: str | None = None  # a checkpoint dir, or "latest"
+    seed: int = 0
+    with_reasoning: bool = True  # target = thinking + solution; false: solution only
+    completion_only_loss: bool = True
+    max_length: int | None = None  # tokens, prompt included; None: no truncation
+    learning_rate: float = 2e-5
+    lr_scheduler_type: str = "cosine"
+    warmup_steps: float = 0.03  # int: steps; float in [0, 1): fraction of training
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    per_device_train_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    max_steps: int = -1
+    num_train_epochs: float = 1.0
+    bf16: bool = False
+    eval_steps: int | None = None  # evaluate the validation loss every N steps; None: no evaluation
+    deepspeed: str | None = None
+    logging_steps: int = 1
+    save_steps: int = 100
+    save_total_limit: int | None = 2
+    report_to: tuple[str, ...] = ("tensorboard",)
+    dataloader_num_workers: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # any further SFTConfig field, passed through verbatim
+
+
+def build_sft_config(run: SFTRunConfig, output_dir: Path) -> Any:
+    from trl import SFTConfig
+
+    kwargs: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "seed": run.seed,
+        "completion_only_loss": run.completion_only_loss,
+        "max_length": run.max_length,
+        "learning_rate": run.learning_rate,
+        "lr_scheduler_type": run.lr_scheduler_type,
+        "warmup_steps": run.warmup_steps,
+        "weight_decay": run.weight_decay,
+        "max_grad_norm": run.max_grad_norm,
+        "per_device_train_batch_size": run.per_device_train_batch_size,
+        "per_device_eval_batch_size": run.per_device_train_batch_size,
+        "gradient_accumulation_steps": run.gradient_accumulation_steps,
+        "max_steps": run.max_steps,
+        "num_train_epochs": run.num_train_epochs,
+        "bf16": run.bf16,
+        "gradient_checkpointing": run.model.gradient_checkpointing,
+        "model_init_kwargs": run.model.init_kwargs(),
+        "eval_strategy": "steps" if run.eval_steps else "no",
+        "eval_steps": run.eval_steps,
+        "deepspeed": run.deepspeed,
+        "logging_steps": run.logging_steps,
+        "save_steps": run.save_steps,
+        "save_total_limit": run.save_total_limit,
+        "report_to": list(run.report_to),
+        "dataloader_num_workers": run.dataloader_num_workers,
+        "remove_unused_columns": False,  # the collator needs the image column
+    }
+    kwargs.update(run.extra)
+    return SFTConfig(**kwargs)
+
+
+def build_trainer(run: SFTRunConfig, output_dir: Path) -> Any:
+    from trl import SFTTrainer
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    args = build_sft_config(run, output_dir)
+    model_path = resolve_model(run.model, output_dir)
+    data = resolve_data(run.data, output_dir)
+    processor = load_processor(model_path, run.model.min_pixels, run.model.max_pixels)
+    eval_dataset = None
+    if run.eval_steps and "validation" in data:
+        eval_dataset = to_sft_format(data["validation"], run.with_reasoning)
+    return SFTTrainer(
+        model=model_path,
+        args=args,
+        train_dataset=to_sft_format(data["train"], run.with_reasoning),
+        eval_dataset=eval_dataset,
+        processing_class=processor,
+    )
+
+
+def train(run: SFTRunConfig, output_dir: Path | None = None) -> Any:
+    """Build and run the trainer; saves the final model and processor to `<output_dir>/final`. Returns the trainer."""
+    output_dir = output_dir or run_dir(run.output_dir)
+    trainer = build_trainer(run, output_dir)
+    resume = None if not run.resume_from_checkpoint else run.resume_from_checkpoint
+    trainer.train(resume_from_checkpoint=True if resume == "latest" else resume)
+    trainer.save_model(str(output_dir / "final"))
+    return trainer
+
+
+def main() -> None:
+    import hydra
+
+    @hydra.main(version_base="1.3", config_path="../conf", config_name="sft")
+    def _main(cfg: Any) -> None:
+        run = from_mapping(SFTRunConfig, cfg.train.sft, "train.sft")
+        log.info("SFT run config: %s", to_dict(run))
+        trainer = train(run)
+        log.info("finished: %s", trainer.state.log_history[-1:])
+
+    _main()
+
+
+if __name__ == "__main__":
+    main()
