@@ -146,16 +146,15 @@ class MetaActionController:
         return min(self.stop_from, cap, stopping_speed(stop_at, cfg.profile_decel)), needed > lon.comfort_decel
 
     def _stop_distance(self, ego: EgoState, path: LanePath) -> float:
-        """Metres the box centre may still travel: to the stop line when it is within reach, else to the point where
-        a comfortable stop begun with this STOP ends (fixed in the world, so the car does not creep on)."""
+        """Metres the box centre may still travel: to the stop line when the car is moving and the line is within
+        reach, else to the point where a comfortable stop begun with this STOP ends (fixed in the world)."""
         cfg = self.config
         comfortable = ego.speed**2 / (2.0 * cfg.profile_decel)
         line = path.next_stop_line()
-        if line is not None:
-            to_line = line.distance - ego.length / 2.0 - cfg.stop_margin_m
-            if -1.0 <= to_line <= comfortable + cfg.stop_line_slack_m:
-                return max(0.0, to_line)
-        if self.stop_point is None:
+        to_line = math.inf if line is None else line.distance - ego.length / 2.0 - cfg.stop_margin_m
+        if -1.0 <= to_line <= comfortable + cfg.stop_line_slack_m and (ego.speed > 0.5 or to_line < 3.0):
+            return max(0.0, to_line)
+        if self.stop_point is None:  # at standstill a STOP holds where the car is: it never creeps into a queue
             self.stop_point = point_ahead(path.points, 0, comfortable)
         return _distance_along(path.points, self.stop_point)
 

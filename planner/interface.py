@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from planner.actions import MetaAction
-from sim.types import WorldState
+from sim.types import RoadMap, Route, WorldState
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,28 @@ class Plan:
     facts: dict[str, Any] = field(default_factory=dict)  # what an expert based its decision on
 
 
+@dataclass(frozen=True)
+class PlannerContext:
+    """What a planner may learn once per route, before the first `plan` call (as nuPlan's initialisation)."""
+
+    scenario: str
+    route: Route
+    road_map: RoadMap  # map knowledge; privileged experts use it, camera-only planners ignore it
+    dt: float
+
+
 @runtime_checkable
 class Planner(Protocol):
     name: str
 
     def plan(self, planner_input: PlannerInput) -> Plan: ...
+
+
+def start_route(planner: Planner, context: PlannerContext) -> None:
+    """Call the planner's optional `start_route(context)` hook (planners keeping per-route state define it)."""
+    hook = getattr(planner, "start_route", None)
+    if callable(hook):
+        hook(context)
 
 
 class TimedPlanner:
@@ -45,6 +62,9 @@ class TimedPlanner:
         self.planner = planner
         self.name = planner.name
         self.latencies_ms: list[float] = []
+
+    def start_route(self, context: PlannerContext) -> None:
+        start_route(self.planner, context)
 
     def plan(self, planner_input: PlannerInput) -> Plan:
         start = time.perf_counter()
