@@ -1,0 +1,27 @@
+"""Simulator backends behind one protocol (`sim.types.Backend`); `make_backend` picks one by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim.types import Backend
+
+BACKENDS = ("embedded", "carla")
+
+
+def make_backend(name: str, **config: Any) -> Backend:
+    """A backend by name: "embedded" (built-in, CPU only) or "carla" (needs a CARLA server).
+
+    `config` goes to the backend's constructor, e.g. `make_backend("embedded", dt=0.05, render=False)`.
+    """
+    if name == "embedded":
+        from sim.embedded.backend import EmbeddedBackend
+
+        return EmbeddedBackend(**config)
+    if name == "carla":
+        try:
+            from sim.carla_backend import CarlaBackend  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise ValueError("the CARLA backend is not available in this build yet") from exc
+        return CarlaBackend(**config)
+    raise ValueError(f"unknown simulator backend {name!r}; choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,306 @@
+"""Route planning on the lane graph: between points (Dijkstra, lane changes allowed) or from junction maneuvers.
+
+A plan is a list of legs (a lane and an arc-length interval); consecutive legs either follow a successor link or
+are same-direction neighbours joined by a short diagonal (a lane change). `PlannedRoute` turns the legs into the
+shared `sim.types.Route` and keeps what the world needs about them: stop lines and lights along the route.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.embedded.lanegraph import LaneGraph
+from sim.types import Route, RouteManeuver, Turn
+
+
+class RouteError(ValueError):
+    """The asked route does not exist on this map."""
+
+
+@dataclass(frozen=True)
+class Leg:
+    lane: int
+    s0: float
+    s1: float
+
+
+@dataclass(frozen=True)
+class RouteStop:
+    s: float  # along the route
+    lane_id: str
+    light_id: str | None
+    stop_sign: bool
+    junction_id: str | None
+
+
+@dataclass(frozen=True)
+class LaneChange:
+    s: float  # along the route, middle of the change
+    side: str  # "left" | "right"
+
+
+@dataclass
+class PlannedRoute:
+    route: Route
+    legs: list[Leg]
+    stops: list[RouteStop] = field(default_factory=list)
+    lane_changes: list[LaneChange] = field(default_factory=list)
+    lane_set: frozenset[int] = frozenset()
+
+    def next_stop(self, s: float, lights_only: bool = False) -> RouteStop | None:
+        return next((st for st in self.stops if st.s >= s and (st.light_id or not lights_only)), None)
+
+    def distance_to_junction(self, s: float) -> float:
+        m = self.route.next_maneuver(s)
+        return math.inf if m is None else max(0.0, m.s_start - s)
+
+    def distance_to_stop_line(self, s: float) -> float:
+        st = self.next_stop(s)
+        return math.inf if st is None else st.s - s
+
+    def distance_to_light(self, s: float) -> float:
+        st = self.next_stop(s, lights_only=True)
+        return math.inf if st is None else st.s - s
+
+
+LANE_CHANGE_M = 14.0
+LANE_CHANGE_COST = 25.0
+
+
+def _run_legs(graph: LaneGraph, run: list[int], s_in: float, s_out: float | None) -> list[Leg]:
+    """Legs for a run of neighbouring lanes entered at `s_in` on the first and left at `s_out` (None: lane end)."""
+    if len(run) == 1:
+        return [Leg(run[0], s_in, graph.length[run[0]] if s_out is None else s_out)]
+    first = run[0]
+    f_in = s_in / graph.length[first]
+    last = run[-1]
+    end = graph.length[last] if s_out is None else s_out
+    stop = graph.stop_s[last]
+    usable = min(end, stop - 8.0 if math.isfinite(stop) else end - 8.0, graph.length[last] - 8.0)
+    f_out = max(f_in, usable / graph.length[last])
+    k = len(run) - 1
+    fracs = [f_in + (f_out - f_in) * (i + 1) / (k + 1) for i in range(k)]
+    legs = []
+    prev_s = s_in
+    for i, lane in enumerate(run):
+        half = min(LANE_CHANGE_M, (f_out - f_in) * graph.length[lane] / (k + 1)) / 2
+        stop_at = end if i == k else fracs[i] * graph.length[lane] - half
+        legs.append(Leg(lane, prev_s, max(prev_s, stop_at)))
+        if i < k:
+            prev_s = fracs[i] * graph.length[run[i + 1]] + half
+    return legs
+
+
+def legs_from_sequence(graph: LaneGraph, seq: Sequence[int], s_start: float, s_end: float | None) -> list[Leg]:
+    """Legs for a lane sequence whose consecutive lanes are successors or neighbours."""
+    runs: list[list[int]] = [[seq[0]]]
+    for a, b in itertools.pairwise(seq):
+        if b in graph.succ[a]:
+            runs.append([b])
+        elif b in (graph.left[a], graph.right[a]):
+            runs[-1].append(b)
+        else:
+            raise RouteError(f"lanes {graph.ids[a]} and {graph.ids[b]} are not connected")
+    legs: list[Leg] = []
+    for i, run in enumerate(runs):
+        legs += _run_legs(graph, run, s_start if i == 0 else 0.0, s_end if i == len(runs) - 1 else None)
+    return legs
+
+
+def shortest_sequence(graph: LaneGraph, start: int, s0: float, goal: int, s_goal: float) -> list[int]:
+    """Cheapest lane sequence from (start, s0) to (goal, s_goal) (Dijkstra; lane changes cost a penalty)."""
+    if start == goal and s_goal >= s0:
+        return [start]
+    dist: dict[int, float] = {}
+    prev: dict[int, int] = {}
+    heap: list[tuple[float, int, int]] = []
+    for nxt in graph.succ[start]:
+        heapq.heappush(heap, (graph.length[start] - s0, nxt, start))
+    for nb in (graph.left[start], graph.right[start]):
+        if nb >= 0:
+            heapq.heappush(heap, (LANE_CHANGE_COST, int(nb), start))
+    while heap:
+        cost, lane, parent = heapq.heappop(heap)
+        if lane in dist:
+            continue
+        dist[lane], prev[lane] = cost, parent
+        if lane == goal:
+            break
+        for nxt in graph.succ[lane]:
+            if nxt not in dist:
+                heapq.heappush(heap, (cost + graph.length[lane], nxt, lane))
+        for nb in (graph.left[lane], graph.right[lane]):
+            if nb >= 0 and nb not in dist:
+                heapq.heappush(heap, (cost + LANE_CHANGE_COST, int(nb), lane))
+    if goal not in dist:
+        raise RouteError(f"no route from lane {graph.ids[start]} to lane {graph.ids[goal]}")
+    seq = [goal]
+    while seq[-1] != start or len(seq) == 1:
+        seq.append(prev[seq[-1]])
+        if seq[-1] == start:
+            break
+    return seq[::-1]
+
+
+def _straight_on(graph: LaneGraph, lane: int) -> int:
+    nxt = graph.successor_with_turn(lane, Turn.STRAIGHT)
+    return nxt if nxt >= 0 else (graph.succ[lane][0] if graph.succ[lane] else -1)
+
+
+def maneuver_sequence(
+    graph: LaneGraph, start: int, s0: float, maneuvers: Sequence[Turn | str], tail_m: float
+) -> tuple[list[int], float]:
+    """Lane sequence taking `maneuvers` at the next junctions (changing lanes to reach a lane that has the turn),
+    then `tail_m` metres of lane following. Returns the sequence and the arc length where it ends on its last lane."""
+    seq = [start]
+    cur = start
+    if graph.is_connector[cur]:
+        cur = graph.succ[cur][0]
+        seq.append(cur)
+    for m in maneuvers:
+        turn = Turn(m)
+        group = graph.group(cur)
+        options = [lane for lane in group if graph.successor_with_turn(lane, turn) >= 0]
+        if not options:
+            jid = graph.junction_ids[graph.junction[graph.succ[cur][0]]] if graph.succ[cur] else "the road end"
+            raise RouteError(f"no {turn.value} turn from road {graph.net.lanes[graph.ids[cur]].road_id} at {jid}")
+        pos = group.index(cur)
+        target = min(options, key=lambda lane: abs(group.index(lane) - pos))
+        step = 1 if group.index(target) > pos else -1
+        seq += [group[i] for i in range(pos + step, group.index(target) + step, step)]
+        conn = graph.successor_with_turn(target, turn)
+        cur = graph.succ[conn][0]
+        seq += [conn, cur]
+    left = tail_m
+    s_first = s0 if len(seq) == 1 else 0.0
+    while graph.length[cur] - s_first < left:
+        left -= graph.length[cur] - s_first
+        nxt = _straight_on(graph, cur)
+        if nxt < 0:
+            return seq, float(graph.length[cur])
+        seq.append(nxt)
+        cur = nxt
+        s_first = 0.0
+    return seq, s_first + left
+
+
+def build_route(graph: LaneGraph, legs: list[Leg]) -> PlannedRoute:
+    """Dense `Route` (about one point per half metre) from legs, with maneuvers, stops and lane changes."""
+    chunks, ids, leg_start_idx = [], [], []
+    n_pts = 0
+    for leg in legs:
+        lane_pts = graph.lane_points(leg.lane)
+        step = graph.step[leg.lane]
+        i0, i1 = math.floor(leg.s0 / step) + 1, math.ceil(leg.s1 / step)
+        inner = lane_pts[i0:i1] if i1 > i0 else np.zeros((0, 2))
+        a = np.array(graph.pose1(leg.lane, leg.s0)[:2])
+        b = np.array(graph.pose1(leg.lane, leg.s1)[:2])
+        pts = np.concatenate([a[None], inner, b[None]])
+        leg_start_idx.append(n_pts)
+        chunks.append(pts)
+        ids += [graph.ids[leg.lane]] * len(pts)
+        n_pts += len(pts)
+    pts = np.concatenate(chunks)
+    keep = np.concatenate([[True], np.hypot(*np.diff(pts, axis=0).T) > 1e-3])
+    new_index = np.cumsum(keep) - 1
+    pts = pts[keep]
+    ids = [lid for lid, k in zip(ids, keep, strict=False) if k]
+    route_s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
+    leg_s = [float(route_s[new_index[i]]) for i in leg_start_idx]
+    maneuvers, stops, changes = [], [], []
+    for i, leg in enumerate(legs):
+        start = leg_s[i]
+        if graph.is_connector[leg.lane]:
+            jid = graph.junction_ids[graph.junction[leg.lane]]
+            turn = graph.turn_of(leg.lane)
+            maneuvers.append(RouteManeuver(start, float(start + leg.s1 - leg.s0), turn, jid))
+        stop = graph.stop_s[leg.lane]
+        if math.isfinite(stop) and leg.s0 <= stop <= leg.s1 + 1e-6:
+            light = int(graph.light[leg.lane])
+            nxt = graph.succ[leg.lane]
+            stops.append(
+                RouteStop(
+                    float(start + stop - leg.s0),
+                    graph.ids[leg.lane],
+                    graph.light_ids[light] if light >= 0 else None,
+                    bool(graph.stop_sign[leg.lane]),
+                    graph.junction_ids[graph.junction[nxt[0]]] if nxt else None,
+                )
+            )
+        if i + 1 < len(legs) and legs[i + 1].lane in (graph.left[leg.lane], graph.right[leg.lane]):
+            side = "left" if legs[i + 1].lane == graph.left[leg.lane] else "right"
+            changes.append(LaneChange(float(start + leg.s1 - leg.s0 + leg_s[i + 1]) / 2, side))
+    route = Route(pts, tuple(ids), tuple(maneuvers))
+    return PlannedRoute(route, legs, stops, changes, frozenset(leg.lane for leg in legs))
+
+
+def route_through(graph: LaneGraph, poses: Sequence[tuple[float, float, float]]) -> PlannedRoute:
+    """Route visiting each (x, y, yaw) pose in order."""
+    hits = []
+    for x, y, yaw in poses:
+        hit = graph.nearest(x, y, yaw, max_dist=8.0)
+        if hit is None:
+            raise RouteError(f"waypoint ({x:.1f}, {y:.1f}) is not on a road")
+        hits.append(hit)
+    legs: list[Leg] = []
+    for a, b in itertools.pairwise(hits):
+        seq = shortest_sequence(graph, a.lane, max(0.0, a.s), b.lane, max(0.0, b.s))
+        new = legs_from_sequence(graph, seq, max(0.0, a.s), min(graph.length[b.lane], max(0.0, b.s)))
+        if legs and legs[-1].lane == new[0].lane and abs(legs[-1].s1 - new[0].s0) < 1e-6:
+            legs[-1] = Leg(legs[-1].lane, legs[-1].s0, new[0].s1)
+            new = new[1:]
+        legs += new
+    return build_route(graph, legs)
+
+
+def route_from_maneuvers(
+    graph: LaneGraph, start: tuple[float, float, float], maneuvers: Sequence[Turn | str], tail_m: float = 60.0
+) -> PlannedRoute:
+    hit = graph.nearest(*start, max_dist=8.0)
+    if hit is None:
+        raise RouteError(f"route start ({start[0]:.1f}, {start[1]:.1f}) is not on a road")
+    s0 = float(np.clip(hit.s, 0.0, graph.length[hit.lane]))
+    seq, s_end = maneuver_sequence(graph, hit.lane, s0, maneuvers, tail_m)
+    return build_route(graph, legs_from_sequence(graph, seq, s0, s_end))
+
+
+def route_from_seed(
+    graph: LaneGraph, maneuvers: Sequence[Turn | str], rng: np.random.Generator, tail_m: float = 60.0
+) -> PlannedRoute:
+    """Maneuvers alone: the start (a little after a junction, on a road lane) is drawn from `rng` among the lanes
+    where every maneuver is possible."""
+    roads = [i for i in range(len(graph.ids)) if not graph.is_connector[i] and graph.length[i] > 40.0]
+    for lane in rng.permutation(roads):
+        try:
+            seq, s_end = maneuver_sequence(graph, int(lane), 5.0, maneuvers, tail_m)
+        except RouteError:
+            continue
+        return build_route(graph, legs_from_sequence(graph, seq, 5.0, s_end))
+    raise RouteError(f"no start on this map allows the maneuvers {list(maneuvers)}")
+
+
+def plan_route(graph: LaneGraph, spec: object, rng: np.random.Generator) -> PlannedRoute:
+    """Route from a scenario `route:` spec (pydantic model or dict with waypoints / start / maneuvers / length_m)."""
+
+    def get(key: str) -> object:
+        return spec.get(key) if isinstance(spec, dict) else getattr(spec, key, None)
+
+    waypoints, start, maneuvers = get("waypoints"), get("start"), get("maneuvers")
+    tail = float(get("length_m") or 60.0)
+    if waypoints is not None:
+        wps = [tuple(map(float, w)) for w in waypoints]
+        poses = []
+        for i, (x, y) in enumerate(wps):
+            a, b = (wps[i], wps[i + 1]) if i + 1 < len(wps) else (wps[i - 1], wps[i])
+            poses.append((x, y, math.atan2(b[1] - a[1], b[0] - a[0])))
+        return route_through(graph, poses)
+    if start is not None:
+        x, y, yaw_deg = map(float, start)  # type: ignore[arg-type]
+        return route_from_maneuvers(graph, (x, y, math.radians(yaw_deg)), maneuvers or [], tail)
+    return route_from_seed(graph, maneuvers or [], rng, tail)
