@@ -1,0 +1,341 @@
+"""The embedded driving world: town, route, ego, NPC traffic, pedestrians, props, lights and infractions.
+
+`World` owns the state and the tick order (ego -> lights -> triggers -> traffic -> pedestrians -> infractions).
+The map and the route come from the scenario's own seed (so waypoints and placements stay valid); everything
+random that moves (traffic, pedestrians, light offsets) comes from the run seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim.embedded.infractions import InfractionConfig, InfractionMonitor
+from sim.embedded.lanegraph import LaneGraph
+from sim.embedded.lights import CODE_COLOR, LightController, LightTiming
+from sim.embedded.pedestrians import PedestrianConfig, Pedestrians
+from sim.embedded.placement import place_actors
+from sim.embedded.props import Props
+from sim.embedded.roadmap import EmbeddedRoadMap
+from sim.embedded.routing import PlannedRoute, plan_route
+from sim.embedded.towns import build_network
+from sim.embedded.traffic import Approach, Obstacles, Traffic, TrafficConfig
+from sim.embedded.vehicle import KinematicBicycle, VehicleParams
+from sim.types import (
+    ActorKind,
+    ActorState,
+    EgoState,
+    Infraction,
+    LightColor,
+    TrafficLightState,
+    VehicleControl,
+    WorldState,
+)
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    dt: float = 0.05
+    vehicle: VehicleParams = field(default_factory=VehicleParams)
+    traffic: TrafficConfig = field(default_factory=TrafficConfig)
+    pedestrians: PedestrianConfig = field(default_factory=PedestrianConfig)
+    infractions: InfractionConfig | None = None  # None: from the scenario's criteria
+    nav_horizon_m: float = 150.0
+
+
+@dataclass
+class Trigger:
+    """Fires `action` once, when the ego comes within `ego_within_m` of the actor or at `time_s`."""
+
+    action: Any  # () -> None
+    position: Any  # () -> (x, y)
+    ego_within_m: float | None = None
+    time_s: float | None = None
+    fired: bool = False
+
+
+@dataclass
+class EgoTrack:
+    lane: int = -1
+    lane_s: float = 0.0
+    route_s: float = 0.0
+    route_d: float = 0.0
+
+
+@dataclass
+class World:
+    scenario: Any
+    seed: int
+    config: WorldConfig = field(default_factory=WorldConfig)
+
+    def __post_init__(self) -> None:
+        sc, cfg = self.scenario, self.config
+        self.network = build_network(sc.map, int(getattr(sc, "seed", 0)))
+        self.graph = LaneGraph(self.network)
+        self.road_map = EmbeddedRoadMap(self.graph)
+        self.plan: PlannedRoute = plan_route(self.graph, sc.route, np.random.default_rng(int(getattr(sc, "seed", 0))))
+        self.route = self.plan.route
+        _check_placements(sc, self.route.length)
+        rng = np.random.default_rng(self.seed)
+        traffic_spec = getattr(sc, "traffic", None)
+        cycle = tuple(getattr(traffic_spec, "light_cycle_s", (15.0, 3.0, 15.0)))
+        self.lights = LightController(self.network, LightTiming(*cycle), rng)
+        self.time = 0.0
+        x, y, yaw = self.route.to_world(0.0)
+        ego_spec = getattr(sc, "ego", None)
+        self.ego_model = KinematicBicycle.at_centre(cfg.vehicle, x, y, yaw, float(getattr(ego_spec, "speed", 0.0)))
+        self.ego = self.ego_model.ego_state()
+        self.track = EgoTrack()
+        self._track_ego()
+        self.traffic = Traffic(self.graph, cfg.traffic, rng)
+        self.pedestrians = Pedestrians(self.network, cfg.pedestrians, rng)
+        self.props = Props()
+        self.triggers: list[Trigger] = []
+        self.actor_heights: dict[int, float] = {}
+        next_id = place_actors(self, list(getattr(sc, "actors", [])))
+        n_vehicles = int(getattr(traffic_spec, "vehicles", 0))
+        self.traffic.spawn_random(n_vehicles, next_id, keep_clear=self._ego_clearance())
+        self.pedestrians.spawn_random(int(getattr(traffic_spec, "pedestrians", 0)), next_id + n_vehicles)
+        for override in getattr(sc, "lights", []):
+            self._force_light(override)
+        criteria = getattr(sc, "criteria", None)
+        icfg = cfg.infractions or InfractionConfig(blocked_s=float(getattr(criteria, "blocked_s", 60.0)))
+        self.monitor = InfractionMonitor(self.graph, self.plan.lane_set, icfg)
+        self._refresh_actor_arrays()
+
+    # ---- setup helpers ----------------------------------------------------------------------------------------
+    def _ego_clearance(self) -> list[tuple[int, float]]:
+        """Lane positions random traffic must not spawn on: the first 40 m of the route."""
+        out = []
+        for s in np.arange(-10.0, 40.0, 5.0):
+            x, y, _ = self.route.to_world(float(s))
+            for hit in self.graph.lanes_near(x, y, 0.5):
+                out.append((hit.lane, hit.s))
+        return out
+
+    def _force_light(self, override: Any) -> None:
+        k = int(override.junction)
+        if k >= len(self.route.maneuvers):
+            raise ValueError(f"lights: the route meets {len(self.route.maneuvers)} junctions, no junction {k}")
+        jid = self.route.maneuvers[k].junction_id
+        stop = next((st for st in self.plan.stops if st.junction_id == jid and st.light_id), None)
+        if stop is None or stop.light_id is None:
+            raise ValueError(f"lights: junction {k} of the route ({jid}) has no traffic light")
+        duration = getattr(override, "duration_s", None)
+        self.lights.force(stop.light_id, LightColor(override.state), self.time, duration)
+
+    # ---- the tick ---------------------------------------------------------------------------------------------
+    def step(self, control: VehicleControl) -> None:
+        dt = self.config.dt
+        before = self.ego
+        self.ego_model.step(control, dt)
+        self.ego = self.ego_model.ego_state()
+        self.time = round(self.time + dt, 9)
+        self.lights.update(self.time)
+        self._track_ego()
+        self._fire_triggers()
+        ext, approach, ego_conn = self._npc_inputs()
+        self.traffic.step(dt, self.lights.codes, ext, approach, ego_conn)
+        self.pedestrians.step(dt, self.lights)
+        self._refresh_actor_arrays()
+        moved = math.hypot(self.ego.x - before.x, self.ego.y - before.y)
+        self.monitor.update(
+            self.time,
+            self.ego,
+            self.track.lane,
+            self.track.route_d,
+            self._boxes,
+            self._ids,
+            self._kinds,
+            self.lights.codes,
+            moved,
+        )
+
+    def _track_ego(self) -> None:
+        g, e, tr = self.graph, self.ego, self.track
+        tr.route_s, tr.route_d = self.route.project(e.x, e.y, s_hint=tr.route_s, window=25.0)
+        if tr.lane >= 0:
+            for lane in [tr.lane, *sorted(g.succ[tr.lane], key=lambda c: c not in self.plan.lane_set)]:
+                hit = g.project(lane, e.x, e.y, s_hint=tr.lane_s if lane == tr.lane else 0.0, window=5.0)
+                lane_yaw = g.yaw[g.offset[lane] + min(int(max(hit.s, 0.0) / g.step[lane]), g.count[lane] - 1)]
+                aligned = abs(math.remainder(e.yaw - lane_yaw, 2 * math.pi)) < 1.0
+                if 0.0 <= hit.s <= g.length[lane] and abs(hit.d) <= g.width[lane] / 2 and aligned:
+                    tr.lane, tr.lane_s = lane, hit.s
+                    return
+        prefer = tuple(self.plan.lane_set)
+        hit = g.nearest(e.x, e.y, e.yaw, max_dist=0.0, prefer=prefer)
+        tr.lane, tr.lane_s = (hit.lane, hit.s) if hit is not None else (-1, 0.0)
+
+    def _fire_triggers(self) -> None:
+        for trig in self.triggers:
+            if trig.fired:
+                continue
+            due = trig.time_s is not None and self.time >= trig.time_s
+            if trig.ego_within_m is not None:
+                x, y = trig.position()
+                due = due or math.hypot(x - self.ego.x, y - self.ego.y) <= trig.ego_within_m
+            if due:
+                trig.fired = True
+                trig.action()
+
+    def _npc_inputs(self) -> tuple[Obstacles, Approach | None, int]:
+        """What NPC vehicles must respect besides each other: the ego, props and pedestrians on the road."""
+        g, tr, e = self.graph, self.track, self.ego
+        lanes, ss, vs, halves = [], [], [], []
+        approach, ego_conn = None, -1
+        if tr.lane >= 0:
+            hit = g.project(tr.lane, e.x, e.y, s_hint=tr.lane_s, window=3.0)
+            lanes.append(tr.lane)
+            ss.append(tr.lane_s)
+            vs.append(max(e.speed, 0.0))
+            halves.append(e.length / 2)
+            side = g.left[tr.lane] if hit.d > 0 else g.right[tr.lane]
+            if side >= 0 and abs(hit.d) + e.width / 2 > g.width[tr.lane] / 2 + 0.2:  # straddling two lanes
+                lanes.append(int(side))
+                ss.append(g.map_s(tr.lane, tr.lane_s, int(side)))
+                vs.append(max(e.speed, 0.0))
+                halves.append(e.length / 2)
+            if g.is_connector[tr.lane]:
+                ego_conn = tr.lane
+            else:
+                conn = next((c for c in g.succ[tr.lane] if c in self.plan.lane_set), -1)
+                if conn >= 0:
+                    approach = Approach(conn, float(g.length[tr.lane] - tr.lane_s - e.length / 2), max(e.speed, 0.0))
+        peds = self.pedestrians
+        for k in peds.on_road_candidates():
+            for hit in g.lanes_near(float(peds.x[k]), float(peds.y[k]), 0.8):
+                lanes.append(hit.lane)
+                ss.append(hit.s)
+                vs.append(0.0)
+                halves.append(0.4)
+        props = self.props.obstacles
+        ext = Obstacles(
+            np.concatenate([np.asarray(lanes, dtype=np.int64), props.lane]),
+            np.concatenate([np.asarray(ss, dtype=float), props.s]),
+            np.concatenate([np.asarray(vs, dtype=float), props.v]),
+            np.concatenate([np.asarray(halves, dtype=float), props.half_length]),
+        )
+        return ext, approach, ego_conn
+
+    def _refresh_actor_arrays(self) -> None:
+        tr, pd, pr = self.traffic, self.pedestrians, self.props
+        parts = [tr.boxes() if tr.ids else np.zeros((0, 5)), pd.boxes() if pd.ids else np.zeros((0, 5)), pr.boxes]
+        self._boxes = np.concatenate(parts)
+        self._ids = tr.ids + pd.ids + pr.ids
+        self._kinds = tr.kinds + [ActorKind.PEDESTRIAN] * len(pd.ids) + pr.kinds
+        if pd.kinds_override:
+            for k, kind in pd.kinds_override.items():
+                self._kinds[len(tr.ids) + k] = kind
+
+    # ---- read-out ---------------------------------------------------------------------------------------------
+    def events(self) -> list[Infraction]:
+        return self.monitor.drain()
+
+    def actor_states(self) -> tuple[ActorState, ...]:
+        tr, pd, pr = self.traffic, self.pedestrians, self.props
+        out = []
+        g = self.graph
+        for k, aid in enumerate(tr.ids):
+            attrs = {**tr.attributes[k], "braking": bool(tr.acc[k] < -1.0 or tr.v[k] < 0.05)}
+            out.append(
+                ActorState(
+                    aid,
+                    tr.kinds[k],
+                    float(tr.x[k]),
+                    float(tr.y[k]),
+                    float(tr.yaw[k]),
+                    float(tr.v[k]),
+                    float(tr.size[k, 0]),
+                    float(tr.size[k, 1]),
+                    float(tr.size[k, 2]),
+                    g.ids[int(tr.lane[k])],
+                    attrs,
+                )
+            )
+        for k, aid in enumerate(pd.ids):
+            kind = pd.kinds_override.get(k, ActorKind.PEDESTRIAN)
+            length, width, height = map(float, pd.size[k])
+            out.append(
+                ActorState(
+                    aid, kind, float(pd.x[k]), float(pd.y[k]), float(pd.yaw[k]), float(pd.v[k]), length, width, height
+                )
+            )
+        for k, aid in enumerate(pr.ids):
+            b = pr.boxes[k]
+            out.append(
+                ActorState(
+                    aid,
+                    pr.kinds[k],
+                    float(b[0]),
+                    float(b[1]),
+                    float(b[2]),
+                    0.0,
+                    float(b[3]),
+                    float(b[4]),
+                    pr.heights[k],
+                    None,
+                    dict(pr.attributes[k]),
+                )
+            )
+        return tuple(out)
+
+    def light_states(self) -> tuple[TrafficLightState, ...]:
+        out = []
+        for i, hid in enumerate(self.lights.ids):
+            head = self.network.lights[hid]
+            out.append(
+                TrafficLightState(
+                    hid, CODE_COLOR[int(self.lights.codes[i])], head.position, head.stop_line, tuple(head.lane_ids)
+                )
+            )
+        return tuple(out)
+
+    def ego_state(self) -> EgoState:
+        return self.ego
+
+    def ground_truth(self) -> WorldState:
+        g, tr = self.graph, self.track
+        lane_id = g.ids[tr.lane] if tr.lane >= 0 else None
+        limit = float(g.speed_limit[tr.lane]) if tr.lane >= 0 else float(g.speed_limit.max())
+        stop = self.plan.next_stop(tr.route_s - 0.5)
+        stop_info = None
+        if stop is not None:
+            color = None
+            if stop.light_id is not None:
+                color = self.lights.color(self.lights.ids.index(stop.light_id)).value
+            stop_info = {
+                "distance_m": stop.s - tr.route_s,
+                "light_id": stop.light_id,
+                "color": color,
+                "stop_sign": stop.stop_sign,
+                "junction_id": stop.junction_id,
+            }
+        extras = {
+            "lane_s": tr.lane_s,
+            "route_d": tr.route_d,
+            "route_completion": min(1.0, max(0.0, tr.route_s / self.route.length)),
+            "outside_route_m": self.monitor.outside_route_m,
+            "stop_ahead": stop_info,
+            "distance_to_junction_m": self.plan.distance_to_junction(tr.route_s),
+        }
+        return WorldState(
+            self.time,
+            self.ego,
+            self.actor_states(),
+            self.light_states(),
+            self.route,
+            tr.route_s,
+            lane_id,
+            limit,
+            extras,
+        )
+
+
+def _check_placements(scenario: Any, route_length: float) -> None:
+    from scenarios import Scenario, check_placements
+
+    if isinstance(scenario, Scenario):
+        check_placements(scenario, route_length, scenario.name)
