@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from scenarios.schema import Scenario
+from sim.types import Route
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
@@ -84,12 +85,19 @@ def list_suite() -> list[str]:
     return sorted(p.stem for p in SUITE_DIR.glob("*.yaml"))
 
 
-def check_placements(scenario: Scenario, route_length: float, source: str = "<scenario>") -> None:
-    """Fail before simulation when an actor is placed beyond the end of the route."""
-    problems = [
-        f"actors[{i}].at.s: must be within the route length {route_length:.1f} m (got {actor.at.s})"
-        for i, actor in enumerate(scenario.actors)
-        if actor.at.s > route_length
-    ]
+def check_placements(scenario: Scenario, route: Route | float, source: str = "<scenario>") -> None:
+    """Fail before simulation when an actor is placed off the route (beyond its end, or at a junction it lacks).
+
+    `route` is the planned route (or only its length, for placements measured from the start)."""
+    length = route if isinstance(route, float | int) else route.length
+    problems = []
+    for i, actor in enumerate(scenario.actors):
+        try:
+            s = actor.at.s if isinstance(route, float | int) else actor.at.route_s(route)
+        except ValueError as exc:
+            problems.append(f"actors[{i}].at.junction: {exc}")
+            continue
+        if not 0.0 <= s <= length:
+            problems.append(f"actors[{i}].at.s: must be within the route length {length:.1f} m (got {s:.1f})")
     if problems:
         raise ScenarioError(source, problems)

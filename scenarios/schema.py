@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from sim.types import WEATHER_PRESETS, ActorKind
+from sim.types import WEATHER_PRESETS, ActorKind, Route
 
 Weather = Literal[WEATHER_PRESETS]  # type: ignore[valid-type]
 ManeuverName = Literal["straight", "left", "right"]
@@ -80,9 +80,27 @@ class RouteSpec(_Strict):
 
 
 class Placement(_Strict):
-    s: float = Field(ge=0.0, description="metres along the route")
+    """`s` metres along the route from its start, or from the entry of the route's `junction`-th junction
+    (0 = the first; negative `s` is before it); `d` metres to the left of the route."""
+
+    s: float = Field(description="metres along the route (from its start, or from `junction`)")
     d: float = Field(0.0, description="metres to the left of the route")
     yaw_deg: float = Field(0.0, ge=-180.0, le=180.0, description="heading relative to the route")
+    junction: int | None = Field(None, ge=0, description="measure s from this junction's entry on the route")
+
+    @model_validator(mode="after")
+    def _s_from_start_is_positive(self) -> Placement:
+        if self.junction is None and self.s < 0:
+            raise ValueError("s must be >= 0 when measured from the route start (or give `junction`)")
+        return self
+
+    def route_s(self, route: Route) -> float:
+        """Arc length of this placement on a planned route; raises ValueError when the junction does not exist."""
+        if self.junction is None:
+            return self.s
+        if self.junction >= len(route.maneuvers):
+            raise ValueError(f"junction {self.junction} does not exist: the route has {len(route.maneuvers)}")
+        return route.maneuvers[self.junction].s_start + self.s
 
 
 class Behavior(_Strict):

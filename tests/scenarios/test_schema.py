@@ -3,9 +3,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from scenarios import ScenarioError, check_placements, load_scenario, scenario_from_dict
+from sim.types import Route, RouteManeuver, Turn
 
 VALID = """\
 name: truck_with_cones
@@ -65,7 +67,7 @@ def test_route_forms_and_carla_towns() -> None:
         (("route:\n  waypoints: [[0.0, -1.75], [180.0, -1.75], [180.0, 120.0]]\n", ""), "route", "Field required"),
         (("weather: clear_noon", "weather: hail"), "weather", "clear_noon"),
         (("lanes: 2", "lanes: 5"), r"map\.lanes", "less than or equal to 3"),
-        (("at: {s: 35, d: 0.0}", "at: {s: -3}"), r"actors\[0\]\.at\.s", "greater than or equal to 0"),
+        (("at: {s: 35, d: 0.0}", "at: {s: -3}"), r"actors\[0\]\.at", "s must be >= 0"),
         (("speed: 7.0", "speed: 7.0\n    color: red"), r"actors\[0\]\.color", "Extra inputs"),
     ],
 )
@@ -105,6 +107,21 @@ def test_cargo_and_behaviour_consistency(tmp_path: Path) -> None:
 def test_actor_beyond_the_route_fails_before_simulation(tmp_path: Path) -> None:
     path = write(tmp_path, VALID)
     scenario = load_scenario(path)
-    check_placements(scenario, route_length=120.0, source=str(path))
+    check_placements(scenario, 120.0, source=str(path))
     with pytest.raises(ScenarioError, match=r"actors\[1\]\.at\.s: must be within the route length 60\.0 m"):
-        check_placements(scenario, route_length=60.0, source=str(path))
+        check_placements(scenario, 60.0, source=str(path))
+
+
+def test_placement_relative_to_a_junction() -> None:
+    route = Route(
+        points=np.array([[0.0, 0.0], [50.0, 0.0], [60.0, 10.0], [60.0, 80.0]]),
+        lane_ids=("a", "a", "j", "b"),
+        maneuvers=(RouteManeuver(50.0, 64.1, Turn.LEFT, "J"),),
+    )
+    base = {"name": "x", "description": "d", "map": {"name": "grid"}, "route": {"maneuvers": ["left"]}}
+    ok = scenario_from_dict({**base, "actors": [{"kind": "cone", "at": {"s": -10, "d": 1, "junction": 0}}]})
+    assert ok.actors[0].at.route_s(route) == pytest.approx(40.0)
+    check_placements(ok, route, "x.yaml")
+    bad = scenario_from_dict({**base, "actors": [{"kind": "cone", "at": {"s": 5, "junction": 1}}]})
+    with pytest.raises(ScenarioError, match=r"x\.yaml: actors\[0\]\.at\.junction: junction 1 does not exist"):
+        check_placements(bad, route, "x.yaml")
