@@ -30,6 +30,7 @@ from sim.types import (
     EgoState,
     Infraction,
     LightColor,
+    Route,
     TrafficLightState,
     VehicleControl,
     WorldState,
@@ -78,7 +79,7 @@ class World:
         self.road_map = EmbeddedRoadMap(self.graph)
         self.plan: PlannedRoute = plan_route(self.graph, sc.route, np.random.default_rng(int(getattr(sc, "seed", 0))))
         self.route = self.plan.route
-        _check_placements(sc, self.route.length)
+        _check_placements(sc, self.route)
         rng = np.random.default_rng(self.seed)
         traffic_spec = getattr(sc, "traffic", None)
         cycle = tuple(getattr(traffic_spec, "light_cycle_s", (15.0, 3.0, 15.0)))
@@ -334,8 +335,8 @@ class World:
         )
 
 
-def _check_placements(scenario: Any, route_length: float) -> None:
+def _check_placements(scenario: Any, route: Route) -> None:
     from scenarios import Scenario, check_placements
 
     if isinstance(scenario, Scenario):
-        check_placements(scenario, route_length, scenario.name)
+        check_placements(scenario, route, scenario.name)
