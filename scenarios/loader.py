@@ -86,18 +86,20 @@ def list_suite() -> list[str]:
 
 
 def check_placements(scenario: Scenario, route: Route | float, source: str = "<scenario>") -> None:
-    """Fail before simulation when an actor is placed off the route (beyond its end, or at a junction it lacks).
+    """Fail before simulation when an actor is placed off the route: beyond its end, or at a junction it lacks.
 
-    `route` is the planned route (or only its length, for placements measured from the start)."""
-    length = route if isinstance(route, float | int) else route.length
+    `route` is the planned route (or only its length, which checks placements measured from the start)."""
+    length = float(route) if isinstance(route, float | int) else route.length
     problems = []
     for i, actor in enumerate(scenario.actors):
-        try:
-            s = actor.at.s if isinstance(route, float | int) else actor.at.route_s(route)
-        except ValueError as exc:
-            problems.append(f"actors[{i}].at.junction: {exc}")
-            continue
-        if not 0.0 <= s <= length:
-            problems.append(f"actors[{i}].at.s: must be within the route length {length:.1f} m (got {s:.1f})")
+        at = actor.at
+        if at.junction is None:
+            if at.s > length:
+                problems.append(f"actors[{i}].at.s: must be within the route length {length:.1f} m (got {at.s})")
+        elif not isinstance(route, float | int):
+            try:
+                at.frame_pose(route)
+            except ValueError as exc:
+                problems.append(f"actors[{i}].at.junction: {exc}")
     if problems:
         raise ScenarioError(source, problems)

@@ -7,6 +7,7 @@ the nearest lane whose direction matches, so the same file works on every backen
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
@@ -80,13 +81,15 @@ class RouteSpec(_Strict):
 
 
 class Placement(_Strict):
-    """`s` metres along the route from its start, or from the entry of the route's `junction`-th junction
-    (0 = the first; negative `s` is before it); `d` metres to the left of the route."""
+    """Where an actor starts. Without `junction`: `s` metres along the route from its start and `d` metres to its
+    left. With `junction` (0 = the first junction on the route): a straight frame at that junction's entry, `s`
+    metres ahead along the entry heading (negative: before it) and `d` metres to the left, so oncoming and crossing
+    traffic can be placed whichever way the route turns. `yaw_deg` is relative to the frame's heading."""
 
-    s: float = Field(description="metres along the route (from its start, or from `junction`)")
-    d: float = Field(0.0, description="metres to the left of the route")
-    yaw_deg: float = Field(0.0, ge=-180.0, le=180.0, description="heading relative to the route")
-    junction: int | None = Field(None, ge=0, description="measure s from this junction's entry on the route")
+    s: float = Field(description="metres ahead (from the route start, or from the junction entry)")
+    d: float = Field(0.0, description="metres to the left")
+    yaw_deg: float = Field(0.0, ge=-180.0, le=180.0, description="heading relative to the frame")
+    junction: int | None = Field(None, ge=0, description="anchor the frame at this junction's entry")
 
     @model_validator(mode="after")
     def _s_from_start_is_positive(self) -> Placement:
@@ -94,13 +97,17 @@ class Placement(_Strict):
             raise ValueError("s must be >= 0 when measured from the route start (or give `junction`)")
         return self
 
-    def route_s(self, route: Route) -> float:
-        """Arc length of this placement on a planned route; raises ValueError when the junction does not exist."""
+    def frame_pose(self, route: Route) -> tuple[float, float, float]:
+        """(x, y, frame heading) of this placement on a planned route; add `yaw_deg` for the actor's heading.
+
+        Raises ValueError when the route has no such junction."""
         if self.junction is None:
-            return self.s
+            return route.to_world(self.s, self.d)
         if self.junction >= len(route.maneuvers):
             raise ValueError(f"junction {self.junction} does not exist: the route has {len(route.maneuvers)}")
-        return route.maneuvers[self.junction].s_start + self.s
+        ex, ey, heading = route.to_world(route.maneuvers[self.junction].s_start)
+        c, sn = math.cos(heading), math.sin(heading)
+        return ex + self.s * c - self.d * sn, ey + self.s * sn + self.d * c, heading
 
 
 class Behavior(_Strict):

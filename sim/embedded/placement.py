@@ -34,7 +34,7 @@ def place_actors(world: World, actors: list[Any]) -> int:
     for i, spec in enumerate(actors):
         aid = i + 1
         kind = ActorKind(spec.kind)
-        x, y, route_yaw = world.route.to_world(spec.at.route_s(world.route), float(spec.at.d))
+        x, y, route_yaw = spec.at.frame_pose(world.route)
         yaw = route_yaw + math.radians(float(spec.at.yaw_deg))
         btype = spec.behavior_type
         action, position = None, None

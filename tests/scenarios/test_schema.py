@@ -120,7 +120,10 @@ def test_placement_relative_to_a_junction() -> None:
     )
     base = {"name": "x", "description": "d", "map": {"name": "grid"}, "route": {"maneuvers": ["left"]}}
     ok = scenario_from_dict({**base, "actors": [{"kind": "cone", "at": {"s": -10, "d": 1, "junction": 0}}]})
-    assert ok.actors[0].at.route_s(route) == pytest.approx(40.0)
+    assert ok.actors[0].at.frame_pose(route) == pytest.approx((40.0, 1.0, 0.0))
+    # Oncoming traffic beyond a junction where the route turns: the frame goes straight on.
+    oncoming = scenario_from_dict({**base, "actors": [{"kind": "vehicle", "at": {"s": 30, "d": 5, "junction": 0}}]})
+    assert oncoming.actors[0].at.frame_pose(route) == pytest.approx((80.0, 5.0, 0.0))
     check_placements(ok, route, "x.yaml")
     bad = scenario_from_dict({**base, "actors": [{"kind": "cone", "at": {"s": 5, "junction": 1}}]})
     with pytest.raises(ScenarioError, match=r"x\.yaml: actors\[0\]\.at\.junction: junction 1 does not exist"):
