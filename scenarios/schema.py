@@ -105,7 +105,9 @@ class Placement(_Strict):
             return route.to_world(self.s, self.d)
         if self.junction >= len(route.maneuvers):
             raise ValueError(f"junction {self.junction} does not exist: the route has {len(route.maneuvers)}")
-        ex, ey, heading = route.to_world(route.maneuvers[self.junction].s_start)
+        entry = route.maneuvers[self.junction].s_start
+        ex, ey, _ = route.to_world(entry)
+        heading = route.to_world(max(0.0, entry - 1.0))[2]  # the approach heading, not the turn's first segment
         c, sn = math.cos(heading), math.sin(heading)
         return ex + self.s * c - self.d * sn, ey + self.s * sn + self.d * c, heading
 
