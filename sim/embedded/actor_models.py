@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from panda3d.core import NodePath
 
@@ -60,8 +60,7 @@ REFERENCE_SIZE: dict[ActorKind, tuple[float, float, float]] = {
 CULL_RANGE_M = 160.0
 
 
-@dataclass(frozen=True)
-class ModelKey:
+class ModelKey(NamedTuple):
     kind: ActorKind
     colour: int
     cones: bool = False
