@@ -96,13 +96,6 @@ class GRPORunConfig:
             raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
         if self.num_generations < 2:
             raise ValueError(f"num_generations must be >= 2 (a group needs two samples), got {self.num_generations}")
-        steps = self.steps_per_generation or self.gradient_accumulation_steps
-        generation_batch = self.per_device_train_batch_size * steps
-        if generation_batch % self.num_generations:
-            raise ValueError(
-                f"per_device_train_batch_size x steps_per_generation ({generation_batch}) must be a multiple of "
-                f"num_generations ({self.num_generations}) so that every group is generated on one process"
-            )
         unknown = set(self.reward.weights) - {"speed", "path", "format"}
         if unknown or not self.reward.weights:
             raise ValueError(f"reward.weights must name rewards among speed/path/format, got {self.reward.weights}")
