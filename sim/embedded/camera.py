@@ -160,7 +160,10 @@ class CameraRenderer:
     def _fog_sheets(self, hfov: float, vfov: float) -> None:
         """Camera-facing translucent sheets, depth-tested against the scene: a stepwise exponential fog."""
         density = self.weather.fog_density
-        depths = [d for d in (6.0, 14.0, 26.0, 45.0, 75.0, 120.0, 200.0, 400.0) if density * d < 4.0]
+        # Geometric spacing from just inside the nearest visible ground to where 95 % of the view is fogged.
+        first, last = 3.0, max(3.0 / density, 6.0)
+        count = 6 if density >= 0.01 else 4
+        depths = list(np.geomspace(first, last, count))
         tx, tz = math.tan(math.radians(hfov) / 2) * 1.05, math.tan(math.radians(vfov) / 2 + 0.05) * 1.05
         prev = 0.0
         for k, d in enumerate(depths):
