@@ -1,0 +1,85 @@
+"""Closed-loop evaluation: drive a planner through one scenario or the whole suite and report how it drove.
+
+    python sim/run_route.py scenario=red_light_stop planner=expert
+    python sim/run_route.py scenario=path/to/my.yaml planner=constant plan_period=0.5 video.enabled=false
+    python sim/run_route.py scenario=suite planner=expert output_dir=outputs/suite_expert   # rerun to resume
+    python sim/run_route.py -m scenario=red_light_stop,jaywalker planner=expert
+
+Exit codes: 0 every route reached a verdict; 1 a route could not be driven (planner setup or simulator failure);
+2 bad scenario or configuration, reported before any simulation; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# `python sim/run_route.py` puts sim/ first on sys.path, where sim/types.py would shadow the standard library's
+# `types`: swap it for the repository root before anything else is imported (os and sys are already loaded).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
+    sys.path[0] = os.path.dirname(_HERE)
+
+import signal  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import FrameType  # noqa: E402
+
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from planner.config import ConfigError  # noqa: E402
+from scenarios import ScenarioError  # noqa: E402
+from sim.builders import load_run_config  # noqa: E402
+from sim.status import Status  # noqa: E402
+from sim.suite import SUITE, plan_jobs, run_jobs, write_summary  # noqa: E402
+
+EXIT_OK, EXIT_NOT_DRIVEN, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+NOT_DRIVEN = {Status.AGENT_SETUP.value, Status.SIMULATION_CRASHED.value, Status.INVALID_SCENARIO.value}
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def drive(cfg: DictConfig) -> int:
+    try:
+        config = load_run_config(cfg)
+        hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+        out_root = Path(config.output_dir or (hydra_cfg.runtime.output_dir if hydra_cfg else "outputs/run_route"))
+        choice = hydra_cfg.runtime.choices.get("planner") if hydra_cfg else None
+        jobs = plan_jobs(config.scenario, out_root)
+    except (ScenarioError, ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        results = run_jobs(jobs, config, choice)
+    except KeyboardInterrupt:
+        print(f"interrupted: partial results stay in {out_root}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if config.scenario == SUITE:
+        summary = write_summary(out_root, results)
+        print(
+            f"suite: {summary['routes']} routes, mean DS {summary['driving_score']:.1f}, "
+            f"RC {summary['route_completion']:.1f}, IS {summary['infraction_penalty']:.3f}, "
+            f"success {100 * summary['success_rate']:.0f}% -> {out_root / 'summary.md'}"
+        )
+    print(f"results and videos: {out_root}")
+    if any(r.get("status") == Status.INVALID_SCENARIO.value for r in results):
+        return EXIT_BAD_INPUT
+    return EXIT_NOT_DRIVEN if any(r.get("status") in NOT_DRIVEN for r in results) else EXIT_OK
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="run_route")
+def main(cfg: DictConfig) -> None:
+    code = drive(cfg)
+    if code != EXIT_OK:
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Drive one scenario or a whole suite with one planner, write per-route results and videos, and a suite summary.
+
+Layout: a single scenario writes `results.json` and `review.mp4` into the output directory; a suite writes one
+sub-directory per scenario plus `summary.json` and `summary.md`. Each finished route's results.json is its checkpoint:
+rerunning with the same output directory skips routes that already hold a verdict (see `RERUN_ON_RESUME`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scenarios import list_suite, load_scenario
+from sim.builders import RunRouteConfig, backend_factory, controller_factory, planner_factory
+from sim.callbacks import ProgressBar, RunCallback
+from sim.metrics import summarize
+from sim.results import RESULTS_FILE, MetricsCollector, ResultsWriter, read_results, write_json_atomic
+from sim.runner import ClosedLoopRunner, PlannerSetup, RunnerConfig
+from sim.status import RERUN_ON_RESUME, Status
+from sim.video import VideoRecorder
+
+VIDEO_FILE = "review.mp4"
+SUITE = "suite"
+
+
+@dataclass(frozen=True)
+class RouteJob:
+    source: str  # what the user named: a suite name or a path
+    scenario: Any  # the validated scenario
+    out_dir: Path
+
+
+def plan_jobs(spec: str, out_root: Path) -> list[RouteJob]:
+    """Validate every scenario before anything is simulated; raises ScenarioError naming file and field."""
+    if spec == SUITE:
+        names = list_suite()
+        return [RouteJob(n, load_scenario(n), out_root / n) for n in names]
+    return [RouteJob(spec, load_scenario(spec), out_root)]
+
+
+def finished_results(out_dir: Path) -> dict[str, Any] | None:
+    """The route's results when they hold a final verdict, else None (missing, partial, interrupted, crashed)."""
+    results = read_results(out_dir / RESULTS_FILE)
+    if results is None:
+        return None
+    try:
+        status = Status(results.get("status"))
+    except ValueError:
+        return None
+    return None if status in RERUN_ON_RESUME else results
+
+
+def run_jobs(
+    jobs: Sequence[RouteJob], config: RunRouteConfig, planner_choice: str | None = None, log: Any = print
+) -> list[dict[str, Any]]:
+    """Drive every job (skipping finished ones when `config.resume`); returns each route's results in job order."""
+    make_planner, privileged, planner_name = planner_factory(config.planner, planner_choice)
+    setup = PlannerSetup(make_planner, config.planner_setup_timeout_s, planner_name)
+    make_backend, backend_name = backend_factory(config.sim)
+    runner_config = RunnerConfig(
+        plan_period=config.plan_period,
+        planner_timeout_s=config.planner_timeout_s,
+        timeout_s=config.timeout_s,
+        finish_tolerance_m=config.finish_tolerance_m,
+    )
+    all_results: list[dict[str, Any]] = []
+    for job in jobs:
+        done = finished_results(job.out_dir) if config.resume else None
+        if done is not None:
+            log(f"[skip] {job.scenario.name}: already finished ({done['status']}) in {job.out_dir}")
+            all_results.append(done)
+            continue
+        collector = MetricsCollector(VIDEO_FILE if config.video.enabled else None)
+        callbacks: list[RunCallback] = [collector]
+        if config.video.enabled:
+            video = VideoRecorder(job.out_dir / VIDEO_FILE, config.video)
+            callbacks.append(video)
+        if config.progress:
+            callbacks.append(ProgressBar())
+        callbacks.append(ResultsWriter(collector, job.out_dir / RESULTS_FILE, config.results_every_s))
+        runner = ClosedLoopRunner(
+            make_backend,
+            setup,
+            controller_factory(config.controller),
+            runner_config,
+            callbacks,
+            privileged=privileged,
+            backend_name=backend_name,
+        )
+        outcome = runner.run(job.scenario, job.source, config.seed)
+        results = collector.results()
+        log(
+            f"[{outcome.status.value}] {job.scenario.name}: DS {results['driving_score']:.1f} "
+            f"RC {results['route_completion']:.1f} IS {results['infraction_penalty']:.3f} -> {job.out_dir}"
+        )
+        if outcome.error:
+            log(f"    {outcome.error['kind']}: {outcome.error['message']}")
+        all_results.append(results)
+    setup.caller.close()
+    return all_results
+
+
+def write_summary(out_root: Path, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    summary = summarize(results)
+    summary["routes_detail"] = [
+        {
+            k: r.get(k)
+            for k in ("scenario", "status", "driving_score", "route_completion", "infraction_penalty", "collisions")
+        }
+        for r in results
+    ]
+    write_json_atomic(out_root / "summary.json", summary)
+    (out_root / "summary.md").write_text(summary_markdown(results, summary), encoding="utf-8")
+    return summary
+
+
+def summary_markdown(results: Sequence[dict[str, Any]], summary: dict[str, Any]) -> str:
+    rows = [
+        "| scenario | status | DS | RC | IS | collisions | infractions |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        counts = r.get("infraction_counts") or {}
+        listed = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())) or "-"
+        rows.append(
+            f"| {r['scenario']} | {r['status']} | {r['driving_score']:.1f} | {r['route_completion']:.1f} | "
+            f"{r['infraction_penalty']:.3f} | {r.get('collisions', 0)} | {listed} |"
+        )
+    if results:
+        rows.append(
+            f"| **mean** ({summary['routes']} routes) | success {100 * summary['success_rate']:.0f}% | "
+            f"**{summary['driving_score']:.1f}** | {summary['route_completion']:.1f} | "
+            f"{summary['infraction_penalty']:.3f} | {summary['collisions']} | |"
+        )
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,221 @@
+"""Review videos: H.264 MP4 streamed to the ffmpeg binary shipped by imageio-ffmpeg.
+
+While recording, the file is a fragmented MP4 (an empty moov up front, then one fragment per keyframe, one keyframe a
+second), so a run killed at any moment leaves a file that plays up to its last complete fragment. ffmpeg runs in its
+own session: Ctrl-C reaches only Python, which closes the pipe cleanly, and if Python dies outright ffmpeg sees the
+pipe close and finishes the file itself. A clean close remuxes (stream copy, no re-encode) into a plain MP4 with the
+index at the front (`+faststart`), the most widely playable form.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.callbacks import RunCallback, RunContext, RunOutcome, StepInfo, TickInfo
+from sim.overlay import Hud, compose_frame, topdown
+from sim.types import Infraction
+
+FRAGMENTED = "frag_keyframe+empty_moov+default_base_moof"
+
+
+class VideoError(RuntimeError):
+    pass
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+class FfmpegWriter:
+    """Streams RGB frames of one fixed size into an H.264 (yuv420p) MP4."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        fps: float,
+        crf: int = 23,
+        preset: str = "veryfast",
+        threads: int = 2,
+    ) -> None:
+        if width % 2 or height % 2:
+            raise VideoError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.size = (height, width)
+        self.frames = 0
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115  # ffmpeg's stderr, open for the writer's lifetime
+        gop = max(1, round(fps))
+        cmd = [
+            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "pipe:0",
+            "-an", "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+            "-g", str(gop), "-threads", str(threads), "-movflags", FRAGMENTED, "-f", "mp4", str(self.path),
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True
+        )
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape[:2] != self.size or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise VideoError(f"frame must be {self.size[1]}x{self.size[0]} RGB uint8, got {frame.shape} {frame.dtype}")
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except (BrokenPipeError, ValueError) as err:
+            raise VideoError(f"ffmpeg stopped accepting frames: {self._stderr()}") from err
+        self.frames += 1
+
+    def close(self, faststart: bool = True) -> None:
+        """Finish the file; with `faststart`, remux it to a non-fragmented MP4 (kept fragmented if that fails)."""
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self._proc.stdin.close()
+        code = self._proc.wait()
+        log = self._stderr()
+        self._log.close()
+        if code != 0:
+            raise VideoError(f"ffmpeg exited with {code}: {log}")
+        if faststart and self.frames:
+            remux(self.path)
+
+    def _stderr(self) -> str:
+        try:
+            self._log.seek(0)
+            return self._log.read().decode(errors="replace").strip()
+        except (OSError, ValueError):
+            return ""
+
+
+def remux(path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.faststart{path.suffix}")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(path), "-c", "copy",
+           "-movflags", "+faststart", str(tmp)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, start_new_session=True)
+    if done.returncode == 0:
+        os.replace(tmp, path)
+    else:
+        tmp.unlink(missing_ok=True)
+        warnings.warn(f"kept the fragmented video {path}: remux failed: {done.stderr.strip()}", stacklevel=2)
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    enabled: bool = True
+    every_n_ticks: int = 2  # one frame every n simulator ticks
+    fps: float | None = None  # None: real time (1 / (dt * every_n_ticks))
+    width: int = 960  # frame width in pixels; height follows the camera's aspect ratio
+    crf: int = 23
+    preset: str = "veryfast"
+    threads: int = 2
+    bev: bool = True
+    bev_range_m: float = 60.0
+    flash_s: float = 1.5  # how long an infraction keeps the frame border red
+    faststart: bool = True  # remux to a plain MP4 at the end of the run
+
+    def __post_init__(self) -> None:
+        if self.every_n_ticks < 1:
+            raise ValueError(f"every_n_ticks must be >= 1, got {self.every_n_ticks}")
+        if self.width < 64 or self.width % 2:
+            raise ValueError(f"width must be even and >= 64, got {self.width}")
+        if self.fps is not None and not self.fps > 0:
+            raise ValueError(f"fps must be positive or null, got {self.fps}")
+
+
+class VideoRecorder(RunCallback):
+    """Draws and streams review frames. A broken writer is reported once and switched off: the drive goes on."""
+
+    def __init__(self, path: str | Path, config: VideoConfig | None = None) -> None:
+        self.path = Path(path)
+        self.config = config or VideoConfig()
+        self.writer: FfmpegWriter | None = None
+        self.error: str | None = None
+
+    def on_start(self, context: RunContext) -> None:
+        self.context = context
+        self.fps = self.config.fps or 1.0 / (context.dt * self.config.every_n_ticks)
+        self.infractions: list[Infraction] = []
+        self.route_length = 0.0
+        self.bev_renderer: Any = None
+        self.writer, self.error = None, None
+
+    def on_loaded(self, context: RunContext, world: Any) -> None:
+        self.route_length = world.route.length
+        self.bev_renderer = _bev_renderer(context.backend, self.config.bev_range_m) if self.config.bev else None
+
+    def on_step(self, info: StepInfo) -> None:
+        self.infractions.extend(info.events)
+
+    def on_tick(self, info: TickInfo) -> None:
+        if self.error is not None or info.tick % self.config.every_n_ticks:
+            return
+        try:
+            frame = self._frame(info)
+            if self.writer is None:
+                self.writer = FfmpegWriter(
+                    self.path, frame.shape[1], frame.shape[0], self.fps, self.config.crf, self.config.preset,
+                    self.config.threads,
+                )  # fmt: skip
+            self.writer.write(frame)
+        except (VideoError, OSError) as err:
+            self._fail(err)
+
+    def on_end(self, outcome: RunOutcome) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.close(faststart=self.config.faststart)
+            except (VideoError, OSError) as err:
+                self._fail(err)
+            self.writer = None
+
+    def _fail(self, err: Exception) -> None:
+        self.error = str(err)
+        warnings.warn(f"review video disabled: {err}", stacklevel=2)
+
+    def _frame(self, info: TickInfo) -> np.ndarray:
+        obs = info.observation.get()
+        world, plan = info.world, info.plan
+        recent = [e for e in self.infractions if world.time - e.time <= self.config.flash_s]
+        hud = Hud(
+            time=world.time,
+            speed_mps=world.ego.speed,
+            navigation=obs.navigation,
+            action=str(plan.action) if plan else None,
+            reasoning=plan.reasoning if plan else None,
+            fallback=bool(plan and plan.fallback),
+            route_completion=100.0 * info.progress_m / self.route_length if self.route_length else 0.0,
+            infractions=self.infractions,
+            flash=bool(recent),
+            throttle=info.control.throttle,
+            brake=info.control.brake,
+            steer=info.control.steer,
+        )
+        return compose_frame(obs.image, self._bev(world) if self.config.bev else None, hud, self.config.width)
+
+    def _bev(self, world: Any) -> np.ndarray:
+        if self.bev_renderer is not None:
+            return np.asarray(self.bev_renderer.render(world))
+        return topdown(world, 256, self.config.bev_range_m)
+
+
+def _bev_renderer(backend: Any, range_m: float) -> Any:
+    """The embedded BEV renderer when the backend exposes its road network; None: draw the plain top-down view."""
+    try:
+        network = backend.network
+    except (AttributeError, RuntimeError):
+        return None
+    from sim.embedded.bev import BevRenderer
+
+    return BevRenderer(network, 256, range_m)
