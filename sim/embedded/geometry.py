@@ -47,7 +47,11 @@ def offset(points: np.ndarray, d: float) -> np.ndarray:
 def bezier(p0: np.ndarray, h0: float, p1: np.ndarray, h1: float, spacing: float = 0.5) -> np.ndarray:
     """A cubic Bezier from p0 (heading h0) to p1 (heading h1), sampled about every `spacing` metres."""
     dist = float(np.hypot(*(p1 - p0)))
-    k = 0.55 * dist if abs(math.remainder(h1 - h0, 2 * math.pi)) > 0.1 else dist / 3.0
+    turn = abs(math.remainder(h1 - h0, 2 * math.pi))
+    if turn > 0.1:  # handles of a circular arc through the chord: (4/3) tan(turn/4) R
+        k = 4.0 / 3.0 * math.tan(turn / 4) * dist / (2 * math.sin(turn / 2))
+    else:
+        k = dist / 3.0
     c0 = p0 + k * np.array([math.cos(h0), math.sin(h0)])
     c1 = p1 - k * np.array([math.cos(h1), math.sin(h1)])
     n = max(4, math.ceil(dist * 1.6 / spacing))
@@ -124,6 +128,13 @@ class PackedPolylines:
         idx = self.offset[line] + i0
         p = self.points[idx] * (1.0 - t)[:, None] + self.points[idx + 1] * t[:, None]
         return p[:, 0], p[:, 1], self.yaw[idx]
+
+    def pose_extended(self, line: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) at arc length `s`, continuing straight along the end headings beyond either end."""
+        clipped = np.clip(s, 0.0, self.length[line])
+        x, y, yaw = self.pose(line, clipped)
+        over = s - clipped
+        return x + over * np.cos(yaw), y + over * np.sin(yaw)
 
     def line_points(self, line: int) -> np.ndarray:
         return self.points[self.offset[line] : self.offset[line] + self.count[line]]

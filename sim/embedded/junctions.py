@@ -1,7 +1,7 @@
 """Which junction connectors may not be used at the same time, and who yields to whom.
 
 Two connectors of one junction conflict when they come from different lanes and either end in the same lane or
-pass closer than a vehicle width plus margin. At a signalised junction a left turn yields to oncoming traffic
+pass closer than a vehicle width plus margin (more when one of them turns: long vehicles sweep wide on a turn). At a signalised junction a left turn yields to oncoming traffic
 that has the same green (straight on or turning right from the opposite approach).
 """
 
@@ -21,7 +21,7 @@ class Conflict:
     yields: bool  # this connector must let traffic approaching `other` go first
 
 
-def conflict_table(graph: LaneGraph, clearance: float = 2.8) -> list[list[Conflict]]:
+def conflict_table(graph: LaneGraph, clearance: float = 2.8, turn_clearance: float = 3.8) -> list[list[Conflict]]:
     """For each lane index, the conflicting connectors (empty for road lanes)."""
     table: list[list[Conflict]] = [[] for _ in graph.ids]
     by_junction: dict[int, list[int]] = {}
@@ -36,7 +36,8 @@ def conflict_table(graph: LaneGraph, clearance: float = 2.8) -> list[list[Confli
                     continue
                 same_exit = graph.succ[a] == graph.succ[b]
                 d = np.min(np.hypot(*(pts[a][:, None, :] - pts[b][None, :, :]).transpose(2, 0, 1)))
-                if not (same_exit or d < clearance):
+                turning = graph.turn_of(a) != Turn.STRAIGHT or graph.turn_of(b) != Turn.STRAIGHT
+                if not (same_exit or d < (turn_clearance if turning else clearance)):
                     continue
                 yields = signalised and graph.turn_of(a) == Turn.LEFT and graph.turn_of(b) != Turn.LEFT
                 yields = yields and _opposite(graph, a, b)

@@ -37,8 +37,9 @@ class TownStyle:
     crosswalk_width: float = 3.0
     stop_gap: float = 1.0  # stop line to crosswalk
     junction_margin: float = 1.0  # junction box beyond the crossing road's edge
-    curve_lead: float = 14.0  # straight road kept at each end of a curved road
-    curve_amplitude: tuple[float, float] = (4.0, 9.0)
+    curve_lead: float = 10.0  # straight road kept at each end of a curved road
+    curve_amplitude: tuple[float, float] = (3.0, 8.0)  # lateral bump, capped so the radius stays >= min_radius
+    curve_min_radius: float = 30.0
     light_height: float = 5.2
     building_setback: float = 2.0
     outer_depth: float = 30.0  # building strip outside the outermost roads
@@ -139,8 +140,11 @@ def _pick_curves(lay: _Layout, p: float, rng: np.random.Generator, style: TownSt
     for road_id, length in _road_lengths(lay):
         draw = rng.random()
         amp = float(rng.uniform(lo, hi)) * (1 if rng.random() < 0.5 else -1)
-        if draw < p and length > 2 * style.curve_lead + 30.0:
-            lay.curved[road_id] = amp
+        span = length - 2 * style.curve_lead - 20.0  # minus the junction boxes, roughly
+        if draw < p and span > 30.0:
+            # the bump A (1 - cos(2 pi u)) / 2 has its tightest radius span^2 / (2 pi^2 A)
+            cap = span**2 / (2 * math.pi**2 * style.curve_min_radius)
+            lay.curved[road_id] = math.copysign(min(abs(amp), cap), amp)
 
 
 def _road_lengths(lay: _Layout) -> list[tuple[str, float]]:

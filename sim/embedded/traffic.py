@@ -88,6 +88,17 @@ class Traffic:
     def __init__(self, graph: LaneGraph, config: TrafficConfig, rng: np.random.Generator) -> None:
         self.g, self.cfg, self.rng = graph, config, rng
         self.conflicts: list[list[Conflict]] = conflict_table(graph)
+        # where a vehicle needs a junction reservation: its stop line, or the lane end before a junction without
+        # control whose connectors still conflict (e.g. parallel turns at a corner)
+        free_entry = [
+            not math.isfinite(graph.stop_s[i]) and any(self.conflicts[c] for c in graph.succ[i])
+            for i in range(len(graph.ids))
+        ]
+        self.entry_s = np.where(np.array(free_entry), graph.length, graph.stop_s)
+        # connectors' entry lane, so vehicles just past a fork still see each other
+        self.fork = np.array(
+            [graph.pred[i][0] if graph.is_connector[i] and graph.pred[i] else -2 for i in range(len(graph.ids))]
+        )
         self.ids: list[int] = []
         self.kinds: list[ActorKind] = []
         self.scripts: list[Script] = []
@@ -231,6 +242,17 @@ class Traffic:
             dk = base[:, k : k + 1] + o_s[None, :]
             on &= (dk > 0.0) if k == 0 else (path[:, k : k + 1] >= 0)
             dist = np.where(on & (dk < dist), dk, dist)
+        # a vehicle that just took another branch of the same fork is still in the way: ahead of vehicles on the
+        # entry lane, and of vehicles on a sibling branch behind it
+        o_fork = self.fork[o_lane]
+        near_fork = (o_s - o_half < 8.0)[None, :]
+        dk = base[:, 1:2] + o_s[None, :]
+        on = (o_fork[None, :] == self.lane[:, None]) & near_fork
+        dist = np.where(on & (dk < dist), dk, dist)
+        dk = o_s[None, :] - self.s[:, None]
+        my_fork = np.where(g.is_connector[self.lane], self.fork[self.lane], -3)
+        on = (o_fork[None, :] == my_fork[:, None]) & near_fork & (dk > 0.0)
+        dist = np.where(on & (dk < dist), dk, dist)
         dist[owner[None, :] == np.arange(n)[:, None]] = np.inf
         lead = np.argmin(dist, axis=1)
         lead_dist = dist[np.arange(n), lead]
@@ -238,7 +260,7 @@ class Traffic:
         v_lead = np.where(np.isfinite(lead_dist), o_v[lead], 0.0)
 
         # stop line and junction reservation
-        stop = g.stop_s[self.lane]
+        stop = self.entry_s[self.lane]
         to_stop = stop - self.s - half
         has_stop = np.isfinite(stop) & ~self.committed & ~self.ignore_rules & (to_stop > -half)
         dead_end = nxt0 < 0
@@ -364,9 +386,16 @@ class Traffic:
         self.s[k] = min(self.s[k], g.length[self.lane[k]])
 
     def _update_poses(self) -> None:
+        """Box poses: the body lies on the chord between two points of the path (axles, roughly), so long vehicles
+        cut inside a turn as real ones do instead of swinging their ends out of the lane."""
         if not self.ids:
             return
-        x, y, yaw = self.g.pose(self.lane, self.s)
+        reach = 0.3 * self.size[:, 0]
+        lines = self.g.lines
+        xr, yr = lines.pose_extended(self.lane, self.s - reach)
+        xf, yf = lines.pose_extended(self.lane, self.s + reach)
+        yaw = np.arctan2(yf - yr, xf - xr)
+        x, y = 0.5 * (xr + xf), 0.5 * (yr + yf)
         u = np.clip(self.lc_t / self.cfg.lane_change_s, 0.0, 1.0)
         self.d = self.lc_d0 * (1.0 - u * u * (3.0 - 2.0 * u))
         d_rate = -self.lc_d0 * 6.0 * u * (1.0 - u) / self.cfg.lane_change_s
