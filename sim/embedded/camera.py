@@ -198,7 +198,9 @@ class CameraRenderer:
 
     # ---------------------------------------------------------------- per frame
     def render(self, ego: EgoState, actors: Sequence[ActorState], lights: Sequence[TrafficLightState]) -> np.ndarray:
-        """The RGB image (H, W, 3) uint8 seen from the ego's front camera."""
+        """The RGB image (H, W, 3) uint8 seen from the ego's front camera.
+
+        Lights are matched to the network's heads by id; states for unknown ids are ignored."""
         if self._closed:
             raise RuntimeError("CameraRenderer.render called after close()")
         cfg = self.config
