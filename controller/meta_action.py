@@ -45,9 +45,17 @@ class MetaActionControllerConfig:
 
 @dataclass
 class _LaneChange:
+    """A lateral move fixed in space: the offset from the target lane's centre falls from `start_offset` to 0
+    along the target lane between `start_s` and `start_s + length_m` (a smoothstep, zero slope at both ends)."""
+
     target_lane: str
+    start_s: float
     length_m: float
     start_offset: float  # ego's lateral offset from the target lane when it began, m
+
+    def offset_at(self, lane_s: np.ndarray) -> np.ndarray:
+        u = np.clip((lane_s - self.start_s) / self.length_m, 0.0, 1.0)
+        return self.start_offset * (1.0 - (3 * u**2 - 2 * u**3))
 
 
 class MetaActionController:
@@ -95,9 +103,9 @@ class MetaActionController:
         if target is None:
             self.refused_lane_changes += 1
             return
-        offset = self.road_map.project(target, ego.x, ego.y).d
+        pos = self.road_map.project(target, ego.x, ego.y)
         length = max(self.config.lane_change_min_m, ego.speed * self.config.lane_change_time_s)
-        self.lane_change = _LaneChange(target, length, offset)
+        self.lane_change = _LaneChange(target, pos.s, length, pos.d)
 
     # -- control (every tick) -------------------------------------------------------------------------------------
 
@@ -116,11 +124,11 @@ class MetaActionController:
             change = self.lane_change
             pos = self.road_map.project(change.target_lane, ego.x, ego.y)
             path = self.road_map.path_ahead(change.target_lane, pos.s, cfg.lookahead_m, self.turn, route)
-            if abs(pos.d) < 0.3:
+            if pos.s >= change.start_s + change.length_m and abs(pos.d) < 0.3:
                 self.lane_change = None
                 self.lane_id = change.target_lane
                 return path
-            return _shift_towards(path, pos.d, change.length_m * abs(pos.d) / max(abs(change.start_offset), 1e-3))
+            return _shifted(path, change, pos.s)
         here = self.road_map.locate(ego.x, ego.y, ego.yaw)
         if here is None:
             return None
@@ -188,15 +196,13 @@ def _curve_speeds(points: np.ndarray, lateral_accel: float) -> np.ndarray:
     return speeds
 
 
-def _shift_towards(path: LanePath, offset: float, length_m: float) -> LanePath:
-    """The target-lane path shifted sideways by `offset` at its start, blending smoothly to 0 over `length_m`."""
+def _shifted(path: LanePath, change: _LaneChange, lane_s: float) -> LanePath:
+    """The target-lane path moved sideways by the lane change's remaining offset at each point."""
     pts = path.points
     seg = np.diff(pts, axis=0)
     dist = np.concatenate([[0.0], np.cumsum(np.hypot(*seg.T))])
     heading = np.arctan2(seg[:, 1], seg[:, 0])
     heading = np.concatenate([heading, heading[-1:]])
-    u = np.clip(dist / max(length_m, 1e-3), 0.0, 1.0)
-    remaining = offset * (1.0 - (3 * u**2 - 2 * u**3))  # smoothstep: zero slope at both ends
     normal = np.stack([-np.sin(heading), np.cos(heading)], axis=1)
-    shifted = pts + normal * remaining[:, None]
+    shifted = pts + normal * change.offset_at(lane_s + dist)[:, None]
     return LanePath(shifted, path.lane_ids, path.speed_limits, path.stop_lines, path.turn)

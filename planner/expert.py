@@ -1,0 +1,343 @@
+"""The privileged rule-based expert: reads ground truth and returns a meta-action with the facts behind it.
+
+It is the teacher that labels data and the reference driver of the scenario suite. It knows the meta-action
+controller's semantics (STOP ends at a stop line within reach; at standstill STOP holds) and chooses DECELERATE
+where a STOP would carry the car to a stop line beyond a nearer obstacle.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.actions import MetaAction
+from planner.interface import Plan, PlannerContext, PlannerInput
+from planner.scene import TrackedActor, first_conflict, is_vulnerable, overlaps_corridor, track_actors
+from sim.types import ActorKind, LightColor, RoadMap, Turn, WorldState
+
+_PATH_OF_TURN = {Turn.STRAIGHT: "STRAIGHT", Turn.LEFT: "LEFT_TURN", Turn.RIGHT: "RIGHT_TURN"}
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    lookahead_m: float = 70.0
+    lane_half_width: float = 1.75
+    corridor_margin_m: float = 0.5  # clearance added to the ego's half width
+    obstacle_margin_m: float = 3.0  # front bumper stops this far behind an obstacle
+    line_margin_m: float = 1.5  # ... and this far before a stop line (as the controller)
+    standstill_gap_m: float = 5.0
+    headway_s: float = 1.8
+    plan_decel: float = 1.5  # m/s^2 the approach to a stop is planned with
+    stop_decel: float = 1.6  # STOP once stopping needs at least this
+    yellow_max_decel: float = 3.5  # stop at yellow when it needs no more than this
+    controller_line_slack_m: float = 12.0  # the controller's stop-line reach beyond a comfortable stop
+    controller_profile_decel: float = 2.0
+    speed_tolerance: float = 0.7  # m/s around the wanted speed that counts as KEEP
+    vulnerable_horizon_s: float = 4.0
+    vehicle_horizon_s: float = 3.0
+    turn_announce_m: float = 40.0
+    oncoming_gap_s: float = 5.0
+    bypass_lookahead_m: float = 70.0
+    lane_check_behind_m: float = 12.0
+    stop_sign_wait_s: float = 1.0
+
+
+@dataclass
+class _Stop:
+    distance: float  # m the box centre may still travel
+    cause: str
+    at_line: bool = False  # the stop point is a stop line the controller itself would stop at
+
+
+@dataclass
+class _State:
+    stop_signs_done: set[str] = field(default_factory=set)
+    stopped_since: float | None = None
+
+
+class ExpertPlanner:
+    name = "expert"
+
+    def __init__(self, config: ExpertConfig | None = None) -> None:
+        self.config = config or ExpertConfig()
+        self.road_map: RoadMap | None = None
+        self.state = _State()
+
+    def start_route(self, context: PlannerContext) -> None:
+        self.road_map = context.road_map
+        self.state = _State()
+
+    def plan(self, planner_input: PlannerInput) -> Plan:
+        world = planner_input.world
+        if world is None:
+            raise ValueError("the expert needs privileged ground truth (PlannerInput.world)")
+        action, facts = self.decide(world)
+        return Plan(action=action, reasoning=facts["explanation"], facts=facts)
+
+    # -- the decision ---------------------------------------------------------------------------------------------
+
+    def decide(self, world: WorldState) -> tuple[MetaAction, dict[str, Any]]:
+        cfg, ego = self.config, world.ego
+        s = world.route_s
+        d_ego = world.route.project(ego.x, ego.y, s_hint=s)[1]
+        tracked = track_actors(world, ahead_m=cfg.lookahead_m)
+        maneuver = world.route.next_maneuver(s)
+        in_junction = maneuver is not None and maneuver.s_start - 1.0 <= s <= maneuver.s_end
+        facts: dict[str, Any] = {"speed": round(ego.speed, 2), "speed_limit": round(world.speed_limit, 2)}
+        if maneuver is not None:
+            facts["maneuver"] = {"turn": maneuver.turn.value, "distance": round(max(0.0, maneuver.s_start - s), 1)}
+
+        path, lane_change = self._path_action(world, tracked, d_ego, in_junction, facts)
+        stops: list[_Stop] = []
+        corridor, corridor_half = d_ego, ego.width / 2 + cfg.corridor_margin_m
+        if lane_change is not None:  # watch the target lane; the old lane only for what is too close to clear
+            lane_w = 2 * cfg.lane_half_width
+            corridor = round(d_ego / lane_w) * lane_w + (1 if lane_change == "left" else -1) * lane_w
+            clear_m = max(6.0, 1.2 * ego.speed)
+            for t in tracked:
+                if 0.0 < t.ahead < clear_m and overlaps_corridor(t.d, t.half_across, d_ego, corridor_half):
+                    stops.append(_Stop(t.ahead - 1.0, "obstacle"))
+        lines = self._stop_lines(world, maneuver, in_junction, stops, facts)
+        wanted = world.speed_limit
+        wanted = min(wanted, self._follow(tracked, corridor, corridor_half, ego.speed, stops, facts))
+        self._vulnerable_and_crossing(tracked, corridor, corridor_half, ego.speed, stops, facts)
+        if maneuver is not None and maneuver.turn == Turn.LEFT and not in_junction:
+            self._yield_oncoming(world, tracked, maneuver.s_start - s, stops, facts)
+
+        speed, cause = self._speed_action(ego.speed, wanted, stops, lines)
+        facts["decision"] = cause
+        facts["target_speed"] = round(wanted, 2)
+        action = MetaAction(speed, path)
+        facts["explanation"] = explain(action, facts)
+        return action, facts
+
+    def _path_action(
+        self, world: WorldState, tracked: list[TrackedActor], d_ego: float, in_junction: bool, facts: dict[str, Any]
+    ) -> tuple[str, str | None]:
+        cfg, s = self.config, world.route_s
+        maneuver = world.route.next_maneuver(s)
+        turn_path = "STRAIGHT"
+        if maneuver is not None and maneuver.s_start - s <= cfg.turn_announce_m:
+            turn_path = _PATH_OF_TURN[maneuver.turn]
+        if in_junction:
+            return turn_path, None
+        blocker = self._blocking_obstacle(tracked, d_ego, world)
+        if blocker is not None:
+            facts["obstacle"] = {"kind": blocker.actor.kind.value, "distance": round(blocker.ahead, 1)}
+            side = self._free_side(world, tracked, d_ego, blocker)
+            facts["obstacle"]["lane_blocked"] = True
+            if side is not None:
+                facts["lane_change"] = {"side": side, "reason": "blocked_lane"}
+                return f"{side.upper()}_CHANGE", side
+            return turn_path, None
+        if abs(d_ego) > cfg.lane_half_width and not self._bypassing(tracked, d_ego):
+            side = "left" if d_ego < 0 else "right"
+            if self._lane_free(
+                world, tracked, d_ego + (cfg.lane_half_width * 2 if side == "left" else -2 * cfg.lane_half_width)
+            ):
+                facts["lane_change"] = {"side": side, "reason": "route"}
+                return f"{side.upper()}_CHANGE", side
+            facts["lane_change"] = {"side": side, "reason": "route", "waiting_for_gap": True}
+        return turn_path, None
+
+    def _blocking_obstacle(self, tracked: list[TrackedActor], d_ego: float, world: WorldState) -> TrackedActor | None:
+        """The nearest standing obstacle in the ego's lane that a driver would go around."""
+        cfg = self.config
+        maneuver = world.route.next_maneuver(world.route_s)
+        candidates = [
+            t
+            for t in tracked
+            if 0.0 < t.ahead < cfg.bypass_lookahead_m
+            and (t.actor.kind.is_static or (t.actor.kind.is_vehicle and t.actor.speed < 0.2 and _disabled(t)))
+            and overlaps_corridor(t.d, t.half_across, d_ego, world.ego.width / 2 + cfg.corridor_margin_m)
+            and (maneuver is None or t.ahead + world.route_s < maneuver.s_start)
+        ]
+        return min(candidates, key=lambda t: t.ahead, default=None)
+
+    def _free_side(
+        self, world: WorldState, tracked: list[TrackedActor], d_ego: float, blocker: TrackedActor
+    ) -> str | None:
+        if self.road_map is None or world.ego_lane_id is None:
+            return None
+        for side, sign in (("left", 1.0), ("right", -1.0)):
+            if self.road_map.neighbour(world.ego_lane_id, side) is None:  # type: ignore[arg-type]
+                continue
+            if self._lane_free(world, tracked, d_ego + sign * 2 * self.config.lane_half_width, blocker.ahead + 10.0):
+                return side
+        return None
+
+    def _lane_free(self, world: WorldState, tracked: list[TrackedActor], centre: float, ahead_m: float = 20.0) -> bool:
+        half = self.config.lane_half_width
+        return not any(
+            -self.config.lane_check_behind_m < t.ahead < ahead_m and overlaps_corridor(t.d, t.half_across, centre, half)
+            for t in tracked
+            if not is_vulnerable(t.actor.kind)
+        )
+
+    def _bypassing(self, tracked: list[TrackedActor], d_ego: float) -> bool:
+        """Still next to or before an obstacle in the route lane: do not return to it yet."""
+        return any(
+            -8.0 < t.ahead < self.config.bypass_lookahead_m
+            and (t.actor.kind.is_static or _disabled(t))
+            and abs(t.d) < self.config.lane_half_width
+            for t in tracked
+        )
+
+    def _stop_lines(self, world, maneuver, in_junction: bool, stops: list[_Stop], facts: dict[str, Any]) -> list[float]:
+        """Stops required by lights and stop signs; returns the distances of every stop line ahead (for the check
+        whether a STOP would run on to a line)."""
+        cfg, ego = self.config, world.ego
+        if self.road_map is None or world.ego_lane_id is None:
+            return []
+        pos = self.road_map.locate(ego.x, ego.y, ego.yaw)
+        if pos is None:
+            return []
+        turn = maneuver.turn if maneuver is not None else None
+        path = self.road_map.path_ahead(pos.lane_id, pos.s, cfg.lookahead_m, turn, world.route)
+        colors = {light.id: light.color for light in world.lights}
+        lines = []
+        for line in path.stop_lines:
+            distance = line.distance - ego.length / 2 - cfg.line_margin_m
+            lines.append(distance)
+            if line.light_id is not None:
+                color = colors.get(line.light_id, LightColor.GREEN)
+                facts.setdefault("light", {"state": color.value, "distance": round(line.distance, 1)})
+                needed = ego.speed**2 / (2 * max(distance, 0.1))
+                if color == LightColor.RED or (color == LightColor.YELLOW and needed <= cfg.yellow_max_decel):
+                    stops.append(_Stop(distance, f"{color.value}_light", at_line=True))
+            elif line.stop_sign and line.lane_id not in self.state.stop_signs_done:
+                facts.setdefault("stop_sign", {"distance": round(line.distance, 1)})
+                if distance < 2.0 and ego.speed < 0.2:
+                    self._wait_at_stop_sign(world, line.lane_id)
+                stops.append(_Stop(distance, "stop_sign", at_line=True))
+            break  # only the first line ahead matters now
+        return lines
+
+    def _wait_at_stop_sign(self, world: WorldState, lane_id: str) -> None:
+        if self.state.stopped_since is None:
+            self.state.stopped_since = world.time
+        elif world.time - self.state.stopped_since >= self.config.stop_sign_wait_s:
+            self.state.stop_signs_done.add(lane_id)
+            self.state.stopped_since = None
+
+    def _follow(self, tracked, corridor: float, half: float, speed: float, stops: list[_Stop], facts) -> float:
+        """Speed that keeps a safe gap to the lead vehicle in the corridor (inf without one)."""
+        cfg = self.config
+        leads = [
+            t
+            for t in tracked
+            if t.ahead > -1.0
+            and not is_vulnerable(t.actor.kind)
+            and overlaps_corridor(t.d, t.half_across, corridor, half)
+        ]
+        lead = min(leads, key=lambda t: t.ahead, default=None)
+        if lead is None:
+            return math.inf
+        key = "obstacle" if lead.actor.kind.is_static else "lead"
+        facts.setdefault(key, {"kind": lead.actor.kind.value, "distance": round(lead.ahead, 1)})
+        facts[key].update({"gap": round(lead.ahead, 1), "speed": round(max(lead.along_speed, 0.0), 2)})
+        if lead.actor.attributes.get("cargo"):
+            facts[key]["cargo"] = lead.actor.attributes["cargo"]
+        lead_speed = max(lead.along_speed, 0.0)
+        if lead_speed < 0.5 or lead.ahead < cfg.standstill_gap_m:
+            stops.append(_Stop(lead.ahead - cfg.obstacle_margin_m, "obstacle" if key == "obstacle" else "lead_vehicle"))
+            return math.inf
+        desired_gap = cfg.standstill_gap_m + cfg.headway_s * speed
+        return max(0.0, lead_speed + (lead.ahead - desired_gap) / 2.0)
+
+    def _vulnerable_and_crossing(self, tracked, corridor: float, half: float, speed: float, stops, facts) -> None:
+        cfg = self.config
+        for t in tracked:
+            if t.ahead < -2.0 or t.actor.kind.is_static:
+                continue
+            vulnerable = is_vulnerable(t.actor.kind)
+            crossing = abs(math.sin(t.rel_yaw)) > 0.5 or t.actor.speed < 0.3
+            if not vulnerable and not crossing:
+                continue
+            horizon = cfg.vulnerable_horizon_s if vulnerable else cfg.vehicle_horizon_s
+            conflict = first_conflict(t, corridor, half + (0.5 if vulnerable else 0.0), speed, horizon)
+            if conflict is None:
+                continue
+            key = "pedestrian" if t.actor.kind == ActorKind.PEDESTRIAN else "crossing"
+            facts.setdefault(key, {"kind": t.actor.kind.value, "distance": round(conflict, 1)})
+            stops.append(_Stop(conflict - cfg.obstacle_margin_m, key))
+
+    def _yield_oncoming(self, world, tracked, to_junction: float, stops, facts) -> None:
+        """Before an unprotected left turn: wait while oncoming traffic would reach the junction within the gap."""
+        cfg = self.config
+        for t in tracked:
+            if t.actor.kind.is_static or is_vulnerable(t.actor.kind) or math.cos(t.rel_yaw) > -0.7:
+                continue
+            closing = max(-t.along_speed, 0.1)
+            time_to_junction = max(t.ahead - to_junction, 0.0) / closing
+            if (
+                0.0 < t.d < 4 * cfg.lane_half_width
+                and time_to_junction < cfg.oncoming_gap_s
+                and t.ahead > to_junction - 20
+            ):
+                facts.setdefault(
+                    "yield", {"kind": t.actor.kind.value, "reason": "oncoming", "distance": round(t.ahead, 1)}
+                )
+                stops.append(_Stop(to_junction - world.ego.length / 2 - cfg.line_margin_m, "yield"))
+                return
+
+    def _speed_action(self, speed: float, wanted: float, stops: list[_Stop], lines: list[float]) -> tuple[str, str]:
+        cfg = self.config
+        stop = min(stops, key=lambda st: st.distance, default=None)
+        if stop is not None and stop.distance < 60.0:
+            needed = speed**2 / (2 * max(stop.distance, 0.1))
+            if speed < 0.3 and stop.distance < 8.0:
+                return "STOP", stop.cause
+            if stop.distance <= 0.5 or needed >= cfg.stop_decel:
+                if stop.at_line or speed < 0.5 or not self._line_would_carry_on(speed, stop.distance, lines):
+                    return "STOP", stop.cause
+                return "DECELERATE", stop.cause
+            approach = math.sqrt(2 * cfg.plan_decel * max(stop.distance, 0.0))
+            if approach < speed - cfg.speed_tolerance:
+                return "DECELERATE", stop.cause
+            wanted = min(wanted, approach)
+        if wanted < speed - cfg.speed_tolerance:
+            return "DECELERATE", "lead_vehicle" if math.isfinite(wanted) else "speed_limit"
+        if wanted > speed + cfg.speed_tolerance:
+            return "ACCELERATE", "clear_road"
+        return "KEEP", "clear_road"
+
+    def _line_would_carry_on(self, speed: float, stop_distance: float, lines: list[float]) -> bool:
+        """Would the controller's STOP run on to a stop line beyond the wanted stop point?"""
+        comfortable = speed**2 / (2 * self.config.controller_profile_decel)
+        return any(stop_distance < line <= comfortable + self.config.controller_line_slack_m for line in lines)
+
+
+def _disabled(t: TrackedActor) -> bool:
+    return t.actor.kind in (ActorKind.BROKEN_VEHICLE, ActorKind.PARKED_VEHICLE) or bool(
+        t.actor.attributes.get("hazard_lights")
+    )
+
+
+def explain(action: MetaAction, facts: dict[str, Any]) -> str:
+    """A short plain statement of the deciding cause (the grounded reasoning teacher writes richer text)."""
+    cause = facts.get("decision", "clear_road")
+    parts = []
+    if cause.endswith("_light") and "light" in facts:
+        parts.append(f"the light ahead is {facts['light']['state']} {facts['light']['distance']:.0f} m away")
+    elif cause == "stop_sign" and "stop_sign" in facts:
+        parts.append(f"a stop sign is {facts['stop_sign']['distance']:.0f} m ahead")
+    elif cause in ("lead_vehicle",) and "lead" in facts:
+        parts.append(
+            f"a {facts['lead']['kind']} is {facts['lead']['gap']:.0f} m ahead at {facts['lead']['speed']:.1f} m/s"
+        )
+    elif cause in ("pedestrian", "crossing") and cause in facts:
+        parts.append(f"a {facts[cause]['kind']} is crossing {facts[cause]['distance']:.0f} m ahead")
+    elif cause == "obstacle" and "obstacle" in facts:
+        kind = facts["obstacle"]["kind"].replace("_", " ")
+        parts.append(f"a {kind} blocks the lane {facts['obstacle']['distance']:.0f} m ahead")
+    elif cause == "yield" and "yield" in facts:
+        parts.append("oncoming traffic has the right of way for our left turn")
+    else:
+        parts.append("the road ahead is clear")
+    if "lane_change" in facts and not facts["lane_change"].get("waiting_for_gap"):
+        parts.append(f"we move to the {facts['lane_change']['side']} lane")
+    if "maneuver" in facts and facts["maneuver"]["distance"] < 40:
+        parts.append(f"the route turns {facts['maneuver']['turn']} in {facts['maneuver']['distance']:.0f} m")
+    return "; ".join(parts) + f", so {action.speed.lower()} and {action.path.lower().replace('_', ' ')}."
