@@ -32,7 +32,7 @@ from planner.config import ConfigError  # noqa: E402
 from scenarios import ScenarioError  # noqa: E402
 from sim.builders import load_run_config  # noqa: E402
 from sim.status import Status  # noqa: E402
-from sim.suite import SUITE, plan_jobs, run_jobs, write_summary  # noqa: E402
+from sim.suite import is_suite, plan_jobs, run_jobs, write_summary  # noqa: E402
 
 EXIT_OK, EXIT_NOT_DRIVEN, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 NOT_DRIVEN = {Status.AGENT_SETUP.value, Status.SIMULATION_CRASHED.value, Status.INVALID_SCENARIO.value}
@@ -61,7 +61,7 @@ def drive(cfg: DictConfig) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if config.scenario == SUITE:
+    if is_suite(config.scenario):
         summary = write_summary(out_root, results)
         print(
             f"suite: {summary['routes']} routes, mean DS {summary['driving_score']:.1f}, "

@@ -1,8 +1,9 @@
 """Drive one scenario or a whole suite with one planner, write per-route results and videos, and a suite summary.
 
-Layout: a single scenario writes `results.json` and `review.mp4` into the output directory; a suite writes one
-sub-directory per scenario plus `summary.json` and `summary.md`. Each finished route's results.json is its checkpoint:
-rerunning with the same output directory skips routes that already hold a verdict (see `RERUN_ON_RESUME`).
+Layout: a single scenario writes `results.json` and `review.mp4` into the output directory; a suite (`suite`, or a
+directory of scenario files) writes one sub-directory per scenario plus `summary.json` and `summary.md`. Each
+finished route's results.json is its checkpoint: rerunning with the same output directory skips routes that already
+hold a verdict (see `RERUN_ON_RESUME`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios import list_suite, load_scenario
+from scenarios import ScenarioError, list_suite, load_scenario
 from sim.builders import RunRouteConfig, backend_factory, controller_factory, planner_factory
 from sim.callbacks import ProgressBar, RunCallback
 from sim.metrics import summarize
@@ -32,11 +33,21 @@ class RouteJob:
     out_dir: Path
 
 
+def is_suite(spec: str) -> bool:
+    """"suite" (the bundled suite) or a directory of scenario files (a suite of your own)."""
+    return spec == SUITE or Path(spec).is_dir()
+
+
 def plan_jobs(spec: str, out_root: Path) -> list[RouteJob]:
     """Validate every scenario before anything is simulated; raises ScenarioError naming file and field."""
     if spec == SUITE:
-        names = list_suite()
-        return [RouteJob(n, load_scenario(n), out_root / n) for n in names]
+        return [RouteJob(n, load_scenario(n), out_root / n) for n in list_suite()]
+    if Path(spec).is_dir():
+        files = sorted(p for p in Path(spec).iterdir() if p.suffix in (".yaml", ".yml"))
+        jobs = [RouteJob(str(f), load_scenario(f), out_root / f.stem) for f in files]
+        if not jobs:
+            raise ScenarioError(spec, ["<directory>: no scenario files (*.yaml) in it"])
+        return jobs
     return [RouteJob(spec, load_scenario(spec), out_root)]
 
 

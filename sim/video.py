@@ -1,7 +1,8 @@
 """Review videos: H.264 MP4 streamed to the ffmpeg binary shipped by imageio-ffmpeg.
 
 While recording, the file is a fragmented MP4 (an empty moov up front, then one fragment per keyframe, one keyframe a
-second), so a run killed at any moment leaves a file that plays up to its last complete fragment. ffmpeg runs in its
+second, each flushed to disk as it is muxed), so a run killed at any moment leaves a file that plays up to its last
+complete fragment. ffmpeg runs in its
 own session: Ctrl-C reaches only Python, which closes the pipe cleanly, and if Python dies outright ffmpeg sees the
 pipe close and finishes the file itself. A clean close remuxes (stream copy, no re-encode) into a plain MP4 with the
 index at the front (`+faststart`), the most widely playable form.
@@ -62,7 +63,8 @@ class FfmpegWriter:
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "pipe:0",
             "-an", "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-            "-g", str(gop), "-threads", str(threads), "-movflags", FRAGMENTED, "-f", "mp4", str(self.path),
+            "-g", str(gop), "-threads", str(threads), "-movflags", FRAGMENTED,
+            "-flush_packets", "1", "-f", "mp4", str(self.path),
         ]  # fmt: skip
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True
