@@ -31,10 +31,11 @@ class MetaActionControllerConfig:
     lookahead_m: float = 60.0  # length of the reference path built each tick
     lateral_accel_max: float = 2.0  # m/s^2, sets the speed through curves
     profile_decel: float = 2.0  # m/s^2 the speed profile plans with; below comfort_decel to leave room for lag
+    stop_decel: float = 4.0  # m/s^2 of a STOP that has no stop line to aim for: firm, short of an emergency
     stop_margin_m: float = 1.5  # front bumper stops this far before a stop line
     stop_line_slack_m: float = 12.0  # a line this much beyond the comfortable stopping point is still used
     lane_change_time_s: float = 3.0  # lateral move duration (distance = speed x time, at least the minimum)
-    lane_change_min_m: float = 12.0
+    lane_change_min_m: float = 8.0
     lateral: Literal["pure_pursuit", "stanley"] = "pure_pursuit"
     wheelbase_m: float = 2.9
     max_steer_rad: float = math.radians(35.0)  # front-wheel angle at |steer| = 1
@@ -149,22 +150,23 @@ class MetaActionController:
         cap = min(reachable, float(path.speed_limits[0]))
         if self.action.speed != "STOP":
             return min(self.target_speed, cap), False
-        stop_at = self._stop_distance(ego, path)
+        stop_at, decel = self._stop_distance(ego, path)
         needed = ego.speed**2 / (2.0 * max(stop_at, 0.1))
-        return min(self.stop_from, cap, stopping_speed(stop_at, cfg.profile_decel)), needed > lon.comfort_decel
+        return min(self.stop_from, cap, stopping_speed(stop_at, decel)), needed > lon.comfort_decel
 
-    def _stop_distance(self, ego: EgoState, path: LanePath) -> float:
-        """Metres the box centre may still travel: to the stop line when the car is moving and the line is within
-        reach, else to the point where a comfortable stop begun with this STOP ends (fixed in the world)."""
+    def _stop_distance(self, ego: EgoState, path: LanePath) -> tuple[float, float]:
+        """(metres the box centre may still travel, deceleration to plan with). A moving car aims for a stop line
+        within reach (comfortable profile); otherwise it stops firmly at a point fixed when this STOP began. At
+        standstill a STOP holds where the car is: it never creeps on into a queue."""
         cfg = self.config
-        comfortable = ego.speed**2 / (2.0 * cfg.profile_decel)
+        reach = ego.speed**2 / (2.0 * cfg.profile_decel) + cfg.stop_line_slack_m
         line = path.next_stop_line()
         to_line = math.inf if line is None else line.distance - ego.length / 2.0 - cfg.stop_margin_m
-        if -1.0 <= to_line <= comfortable + cfg.stop_line_slack_m and (ego.speed > 0.5 or to_line < 3.0):
-            return max(0.0, to_line)
-        if self.stop_point is None:  # at standstill a STOP holds where the car is: it never creeps into a queue
-            self.stop_point = point_ahead(path.points, 0, comfortable)
-        return _distance_along(path.points, self.stop_point)
+        if -1.0 <= to_line <= reach and (ego.speed > 0.5 or to_line < 3.0):
+            return max(0.0, to_line), cfg.profile_decel
+        if self.stop_point is None:
+            self.stop_point = point_ahead(path.points, 0, ego.speed**2 / (2.0 * cfg.stop_decel))
+        return _distance_along(path.points, self.stop_point), cfg.stop_decel
 
     def _steer(self, ego: EgoState, path: np.ndarray) -> float:
         cfg = self.config

@@ -24,15 +24,17 @@ class ExpertConfig:
     lookahead_m: float = 70.0
     lane_half_width: float = 1.75
     corridor_margin_m: float = 0.5  # clearance added to the ego's half width
-    obstacle_margin_m: float = 3.0  # front bumper stops this far behind an obstacle
+    obstacle_margin_m: float = 5.0  # front bumper stops this far behind an obstacle (room to steer round it)
     line_margin_m: float = 1.5  # ... and this far before a stop line (as the controller)
     standstill_gap_m: float = 5.0
     headway_s: float = 1.8
     plan_decel: float = 1.5  # m/s^2 the approach to a stop is planned with
-    stop_decel: float = 1.6  # STOP once stopping needs at least this
+    stop_decel: float = 1.6  # STOP for a stop line once stopping at it needs at least this
+    obstacle_stop_decel: float = 2.5  # STOP for an obstacle once stopping short of it needs at least this
     yellow_max_decel: float = 3.5  # stop at yellow when it needs no more than this
     controller_line_slack_m: float = 12.0  # the controller's stop-line reach beyond a comfortable stop
     controller_profile_decel: float = 2.0
+    controller_stop_decel: float = 4.0  # a STOP without a stop line ends v^2 / (2 x this) ahead
     speed_tolerance: float = 0.7  # m/s around the wanted speed that counts as KEEP
     vulnerable_horizon_s: float = 4.0
     vehicle_horizon_s: float = 3.0
@@ -41,6 +43,10 @@ class ExpertConfig:
     bypass_lookahead_m: float = 70.0
     lane_check_behind_m: float = 12.0
     stop_sign_wait_s: float = 1.0
+    stuck_after_s: float = 5.0  # a vehicle standing this long with nothing ahead of it is passed like an obstacle
+    lead_brake_decel: float = 4.0  # m/s^2 a lead vehicle is assumed able to brake at
+    bypass_speed: float = 3.0  # m/s when steering out round a standing obstacle close ahead
+    squeeze_gap_m: float = 2.0  # closer than this, even a slow lane change would touch it
 
 
 @dataclass
@@ -48,12 +54,14 @@ class _Stop:
     distance: float  # m the box centre may still travel
     cause: str
     at_line: bool = False  # the stop point is a stop line the controller itself would stop at
+    predicted: bool = False  # where a moving lead would stop if it braked: only triggers STOP, no slow approach
 
 
 @dataclass
 class _State:
     stop_signs_done: set[str] = field(default_factory=set)
     stopped_since: float | None = None
+    stationary_since: dict[int, float] = field(default_factory=dict)  # actor id -> time it stopped moving
 
 
 class ExpertPlanner:
@@ -88,8 +96,11 @@ class ExpertPlanner:
         if maneuver is not None:
             facts["maneuver"] = {"turn": maneuver.turn.value, "distance": round(max(0.0, maneuver.s_start - s), 1)}
 
-        path, lane_change = self._path_action(world, tracked, d_ego, in_junction, facts)
+        self._track_stationary(world, tracked)
         stops: list[_Stop] = []
+        bypass_cap = math.inf
+        lines = self._stop_lines(world, maneuver, in_junction, stops, facts)
+        path, lane_change = self._path_action(world, tracked, d_ego, in_junction, lines, facts)
         corridor, corridor_half = d_ego, ego.width / 2 + cfg.corridor_margin_m
         if lane_change is not None:  # watch the target lane; the old lane only for what is too close to clear
             lane_w = 2 * cfg.lane_half_width
@@ -97,23 +108,40 @@ class ExpertPlanner:
             clear_m = max(6.0, 1.2 * ego.speed)
             for t in tracked:
                 if 0.0 < t.ahead < clear_m and overlaps_corridor(t.d, t.half_across, d_ego, corridor_half):
-                    stops.append(_Stop(t.ahead - 1.0, "obstacle"))
-        lines = self._stop_lines(world, maneuver, in_junction, stops, facts)
-        wanted = world.speed_limit
-        wanted = min(wanted, self._follow(tracked, corridor, corridor_half, ego.speed, stops, facts))
+                    if t.actor.speed < 0.2 and t.ahead > cfg.squeeze_gap_m:  # steer out slowly past it
+                        bypass_cap = cfg.bypass_speed
+                    else:
+                        stops.append(_Stop(t.ahead - 1.0, "obstacle"))
+        follow_speed = self._follow(tracked, corridor, corridor_half, ego.speed, stops, facts)
+        wanted = min(world.speed_limit, follow_speed, bypass_cap)
         self._vulnerable_and_crossing(tracked, corridor, corridor_half, ego.speed, stops, facts)
         if maneuver is not None and maneuver.turn == Turn.LEFT and not in_junction:
             self._yield_oncoming(world, tracked, maneuver.s_start - s, stops, facts)
 
-        speed, cause = self._speed_action(ego.speed, wanted, stops, lines)
+        speed, cause = self._speed_action(ego.speed, wanted, stops, lines, follow_speed < world.speed_limit)
         facts["decision"] = cause
         facts["target_speed"] = round(wanted, 2)
         action = MetaAction(speed, path)
         facts["explanation"] = explain(action, facts)
         return action, facts
 
+    def _track_stationary(self, world: WorldState, tracked: list[TrackedActor]) -> None:
+        still = self.state.stationary_since
+        moving = {t.actor.id for t in tracked if t.actor.speed >= 0.2}
+        for t in tracked:
+            if t.actor.speed < 0.2:
+                still.setdefault(t.actor.id, world.time)
+        for actor_id in moving:
+            still.pop(actor_id, None)
+
     def _path_action(
-        self, world: WorldState, tracked: list[TrackedActor], d_ego: float, in_junction: bool, facts: dict[str, Any]
+        self,
+        world: WorldState,
+        tracked: list[TrackedActor],
+        d_ego: float,
+        in_junction: bool,
+        lines: list[float],
+        facts: dict[str, Any],
     ) -> tuple[str, str | None]:
         cfg, s = self.config, world.route_s
         maneuver = world.route.next_maneuver(s)
@@ -122,7 +150,7 @@ class ExpertPlanner:
             turn_path = _PATH_OF_TURN[maneuver.turn]
         if in_junction:
             return turn_path, None
-        blocker = self._blocking_obstacle(tracked, d_ego, world)
+        blocker = self._blocking_obstacle(tracked, d_ego, world, lines)
         if blocker is not None:
             facts["obstacle"] = {"kind": blocker.actor.kind.value, "distance": round(blocker.ahead, 1)}
             side = self._free_side(world, tracked, d_ego, blocker)
@@ -141,19 +169,34 @@ class ExpertPlanner:
             facts["lane_change"] = {"side": side, "reason": "route", "waiting_for_gap": True}
         return turn_path, None
 
-    def _blocking_obstacle(self, tracked: list[TrackedActor], d_ego: float, world: WorldState) -> TrackedActor | None:
-        """The nearest standing obstacle in the ego's lane that a driver would go around."""
+    def _blocking_obstacle(
+        self, tracked: list[TrackedActor], d_ego: float, world: WorldState, lines: list[float]
+    ) -> TrackedActor | None:
+        """The nearest standing obstacle in the ego's lane that a driver would go around: props, disabled
+        vehicles, and vehicles standing for a while with no queue or stop line ahead of them."""
         cfg = self.config
         maneuver = world.route.next_maneuver(world.route_s)
+        half = world.ego.width / 2 + cfg.corridor_margin_m
         candidates = [
             t
             for t in tracked
             if 0.0 < t.ahead < cfg.bypass_lookahead_m
-            and (t.actor.kind.is_static or (t.actor.kind.is_vehicle and t.actor.speed < 0.2 and _disabled(t)))
-            and overlaps_corridor(t.d, t.half_across, d_ego, world.ego.width / 2 + cfg.corridor_margin_m)
+            and overlaps_corridor(t.d, t.half_across, d_ego, half)
             and (maneuver is None or t.ahead + world.route_s < maneuver.s_start)
+            and (t.actor.kind.is_static or _disabled(t) or self._stuck(t, tracked, lines, world.time))
         ]
         return min(candidates, key=lambda t: t.ahead, default=None)
+
+    def _stuck(self, t: TrackedActor, tracked: list[TrackedActor], lines: list[float], now: float) -> bool:
+        since = self.state.stationary_since.get(t.actor.id)
+        if not t.actor.kind.is_vehicle or since is None or now - since < self.config.stuck_after_s:
+            return False
+        queued = any(
+            0.0 < o.ahead - t.ahead < 15.0 and abs(o.d - t.d) < self.config.lane_half_width
+            for o in tracked
+            if o is not t
+        )
+        return not queued and not any(0.0 < line - t.ahead < 25.0 for line in lines)
 
     def _free_side(
         self, world: WorldState, tracked: list[TrackedActor], d_ego: float, blocker: TrackedActor
@@ -179,7 +222,7 @@ class ExpertPlanner:
         """Still next to or before an obstacle in the route lane: do not return to it yet."""
         return any(
             -8.0 < t.ahead < self.config.bypass_lookahead_m
-            and (t.actor.kind.is_static or _disabled(t))
+            and (t.actor.kind.is_static or _disabled(t) or t.actor.id in self.state.stationary_since)
             and abs(t.d) < self.config.lane_half_width
             for t in tracked
         )
@@ -240,6 +283,8 @@ class ExpertPlanner:
         if lead.actor.attributes.get("cargo"):
             facts[key]["cargo"] = lead.actor.attributes["cargo"]
         lead_speed = max(lead.along_speed, 0.0)
+        lead_stop = lead.ahead + lead_speed**2 / (2 * cfg.lead_brake_decel) - cfg.obstacle_margin_m
+        stops.append(_Stop(lead_stop, "lead_vehicle", predicted=True))
         if lead_speed < 0.5 or lead.ahead < cfg.standstill_gap_m:
             stops.append(_Stop(lead.ahead - cfg.obstacle_margin_m, "obstacle" if key == "obstacle" else "lead_vehicle"))
             return math.inf
@@ -282,26 +327,32 @@ class ExpertPlanner:
                 stops.append(_Stop(to_junction - world.ego.length / 2 - cfg.line_margin_m, "yield"))
                 return
 
-    def _speed_action(self, speed: float, wanted: float, stops: list[_Stop], lines: list[float]) -> tuple[str, str]:
+    def _speed_action(
+        self, speed: float, wanted: float, stops: list[_Stop], lines: list[float], following: bool
+    ) -> tuple[str, str]:
         cfg = self.config
         stop = min(stops, key=lambda st: st.distance, default=None)
         if stop is not None and stop.distance < 60.0:
             needed = speed**2 / (2 * max(stop.distance, 0.1))
             if speed < 0.3 and stop.distance < 8.0:
                 return "STOP", stop.cause
-            if stop.distance <= 0.5 or needed >= cfg.stop_decel:
+            if stop.distance <= 0.5 or needed >= (cfg.stop_decel if stop.at_line else cfg.obstacle_stop_decel):
                 if stop.at_line or speed < 0.5 or not self._line_would_carry_on(speed, stop.distance, lines):
                     return "STOP", stop.cause
                 return "DECELERATE", stop.cause
-            approach = math.sqrt(2 * cfg.plan_decel * max(stop.distance, 0.0))
+        static = [st for st in stops if not st.predicted]
+        nearest_static = min(static, key=lambda st: st.distance, default=None)
+        if nearest_static is not None and nearest_static.distance < 60.0:
+            approach = math.sqrt(2 * cfg.plan_decel * max(nearest_static.distance, 0.0))
             if approach < speed - cfg.speed_tolerance:
-                return "DECELERATE", stop.cause
+                return "DECELERATE", nearest_static.cause
             wanted = min(wanted, approach)
+        cause = "lead_vehicle" if following else "clear_road"
         if wanted < speed - cfg.speed_tolerance:
-            return "DECELERATE", "lead_vehicle" if math.isfinite(wanted) else "speed_limit"
+            return "DECELERATE", cause if following else "speed_limit"
         if wanted > speed + cfg.speed_tolerance:
-            return "ACCELERATE", "clear_road"
-        return "KEEP", "clear_road"
+            return "ACCELERATE", cause
+        return "KEEP", cause
 
     def _line_would_carry_on(self, speed: float, stop_distance: float, lines: list[float]) -> bool:
         """Would the controller's STOP run on to a stop line beyond the wanted stop point?"""
