@@ -41,6 +41,8 @@ class PlannerEntry:
 def build_expert_planner(config: Any) -> Planner:
     from planner.expert import ExpertConfig, ExpertPlanner
 
+    config = dict(plain(config) or {})
+    config.pop("name", None)  # the expert is always called "expert"
     return ExpertPlanner(from_mapping(ExpertConfig, config))
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from planner.config import ConfigError
 from scenarios import ScenarioError, list_suite, load_scenario
 from sim.builders import RunRouteConfig, backend_factory, controller_factory, planner_factory
 from sim.callbacks import ProgressBar, RunCallback
@@ -83,6 +84,7 @@ def run_jobs(
             log(f"[skip] {job.scenario.name}: already finished ({done['status']}) in {job.out_dir}")
             all_results.append(done)
             continue
+        _fail_fast_on_config(setup)
         collector = MetricsCollector(VIDEO_FILE if config.video.enabled else None)
         callbacks: list[RunCallback] = [collector]
         if config.video.enabled:
@@ -111,6 +113,17 @@ def run_jobs(
         all_results.append(results)
     setup.caller.close()
     return all_results
+
+
+def _fail_fast_on_config(setup: PlannerSetup) -> None:
+    """A planner config with a typo is bad input (exit 2 before driving), not a route failure; other setup errors
+    are remembered by `setup` and reported on every route as "Failed - Agent couldn't be set up"."""
+    try:
+        setup.get()
+    except ConfigError:
+        raise
+    except Exception:
+        pass
 
 
 def write_summary(out_root: Path, results: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -38,6 +38,11 @@ def write_scenario(directory: Path, **overrides: Any) -> Path:
     return path
 
 
+def missing_checkpoint_planner(config: Any) -> Any:
+    """A planner builder whose model is not there (a `_target_` for run_route tests)."""
+    raise FileNotFoundError("no checkpoint at /ckpt/step-100")
+
+
 class ScriptedPlanner:
     """Answers a fixed action; optionally raises or sleeps on the n-th call; records what it was given."""
 
