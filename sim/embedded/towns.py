@@ -36,7 +36,7 @@ class TownStyle:
     sidewalk_width: float = 3.0
     crosswalk_width: float = 3.0
     stop_gap: float = 1.0  # stop line to crosswalk
-    junction_margin: float = 1.0  # junction box beyond the crossing road's edge
+    junction_margin: float = 6.0  # box beyond the crossing road's edge; kerb right turns get R = margin + lane / 2
     curve_lead: float = 10.0  # straight road kept at each end of a curved road
     curve_amplitude: tuple[float, float] = (3.0, 8.0)  # lateral bump, capped so the radius stays >= min_radius
     curve_min_radius: float = 30.0
@@ -262,6 +262,46 @@ def _target_lane(turn: Turn, k: int, n_in: int, n_out: int) -> int:
     return min(k, n_out - 1)
 
 
+def _connect(net: RoadNetwork, jid: str, lid: str, tid: str, turn: Turn) -> None:
+    """Add the connector lane of junction `jid` from lane `lid` to lane `tid`."""
+    lane, target = net.lanes[lid], net.lanes[tid]
+    p0, p1 = lane.centre[-1], target.centre[0]
+    if turn == Turn.STRAIGHT:
+        pts = resample(np.stack([p0, p1]), 1.0)
+    else:
+        pts = bezier(p0, float(headings(lane.centre)[-1]), p1, float(headings(target.centre)[0]), spacing=1.0)
+    cid = f"{jid}:{lid}>{tid}"
+    speed = min(lane.speed_limit, target.speed_limit)
+    net.lanes[cid] = Lane(cid, pts, lane.width, speed, jid, [tid], [lid], junction_id=jid, turn=turn)
+    lane.successors.append(cid)
+    target.predecessors.append(cid)
+
+
+def _feed_unreached(net: RoadNetwork, jid: str, arms: dict[str, _Approach]) -> None:
+    """Give every lane leaving the junction a way in: where no straight movement feeds an arm (T-junctions,
+    corners), the turn that feeds it is allowed from as many lanes as the arm has."""
+    for arm_out, out in arms.items():
+        for j, tid in enumerate(out.outgoing):
+            if net.lanes[tid].predecessors:
+                continue
+            for arm_in, app in arms.items():
+                if arm_in == arm_out:
+                    continue
+                feeds = [
+                    c for lid in app.incoming for c in net.lanes[lid].successors if c.split(">")[-1] in out.outgoing
+                ]
+                if feeds:
+                    turn = net.lanes[feeds[0]].turn
+                    assert turn is not None
+                    k = (
+                        min(j, len(app.incoming) - 1)
+                        if turn != Turn.RIGHT
+                        else max(0, len(app.incoming) - len(out.outgoing) + j)
+                    )
+                    _connect(net, jid, app.incoming[k], tid, turn)
+                    break
+
+
 def _junction(
     net: RoadNetwork, lay: _Layout, style: TownStyle, rc: tuple[int, int], arms: dict[str, _Approach]
 ) -> None:
@@ -278,23 +318,13 @@ def _junction(
                 options[_classify(h_in, float(headings(net.lanes[out.outgoing[0]].centre)[0]))] = out
         n_in = len(app.incoming)
         for k, lid in enumerate(app.incoming):
-            lane = net.lanes[lid]
             for turn in _lane_turns(k, n_in, set(options)):
                 out = options[turn]
-                tid = out.outgoing[_target_lane(turn, k, n_in, len(out.outgoing))]
-                target = net.lanes[tid]
-                cid = f"{jid}:{lid}>{tid}"
-                p0, p1 = lane.centre[-1], target.centre[0]
-                if turn == Turn.STRAIGHT:
-                    pts = resample(np.stack([p0, p1]), 1.0)
-                else:
-                    pts = bezier(p0, h_in, p1, float(headings(target.centre)[0]), spacing=1.0)
-                speed = min(lane.speed_limit, target.speed_limit)
-                net.lanes[cid] = Lane(cid, pts, lane.width, speed, jid, [tid], [lid], junction_id=jid, turn=turn)
-                lane.successors.append(cid)
-                target.predecessors.append(cid)
-        if control == "free":
-            continue
+                _connect(net, jid, lid, out.outgoing[_target_lane(turn, k, n_in, len(out.outgoing))], turn)
+    _feed_unreached(net, jid, arms)
+    if control == "free":
+        return
+    for arm_in, app in arms.items():
         u = np.array(_ARMS[arm_in])
         axis_half = half[_ARM_AXIS[arm_in]]
         road_half = len(app.incoming) * style.lane_width
