@@ -39,7 +39,9 @@ class ExpertConfig:
     vulnerable_horizon_s: float = 4.0
     vehicle_horizon_s: float = 3.0
     turn_announce_m: float = 40.0
-    oncoming_gap_s: float = 5.0
+    oncoming_gap_s: float = 6.0  # s an unprotected left turn from a standstill needs to clear the oncoming lanes
+    oncoming_accel: float = 1.5  # m/s^2 oncoming traffic is assumed to speed up with
+    junction_far_side_m: float = 30.0  # an oncoming vehicle closer than this to our junction entry waits at its line
     bypass_lookahead_m: float = 70.0
     lane_check_behind_m: float = 12.0
     stop_sign_wait_s: float = 1.0
@@ -62,6 +64,7 @@ class _State:
     stop_signs_done: set[str] = field(default_factory=set)
     stopped_since: float | None = None
     stationary_since: dict[int, float] = field(default_factory=dict)  # actor id -> time it stopped moving
+    arrived_at_junction: float | None = None  # when the ego stopped at its last stop line (first come, first go)
 
 
 class ExpertPlanner:
@@ -97,6 +100,8 @@ class ExpertPlanner:
             facts["maneuver"] = {"turn": maneuver.turn.value, "distance": round(max(0.0, maneuver.s_start - s), 1)}
 
         self._track_stationary(world, tracked)
+        if in_junction:
+            self.state.arrived_at_junction = None
         stops: list[_Stop] = []
         bypass_cap = math.inf
         lines = self._stop_lines(world, maneuver, in_junction, stops, facts)
@@ -116,7 +121,7 @@ class ExpertPlanner:
         wanted = min(world.speed_limit, follow_speed, bypass_cap)
         self._vulnerable_and_crossing(tracked, corridor, corridor_half, ego.speed, stops, facts)
         if maneuver is not None and maneuver.turn == Turn.LEFT and not in_junction:
-            self._yield_oncoming(world, tracked, maneuver.s_start - s, stops, facts)
+            self._yield_oncoming(world, maneuver, stops, facts)
 
         speed, cause = self._speed_action(ego.speed, wanted, stops, lines, follow_speed < world.speed_limit)
         facts["decision"] = cause
@@ -260,6 +265,7 @@ class ExpertPlanner:
     def _wait_at_stop_sign(self, world: WorldState, lane_id: str) -> None:
         if self.state.stopped_since is None:
             self.state.stopped_since = world.time
+            self.state.arrived_at_junction = world.time
         elif world.time - self.state.stopped_since >= self.config.stop_sign_wait_s:
             self.state.stop_signs_done.add(lane_id)
             self.state.stopped_since = None
@@ -308,22 +314,36 @@ class ExpertPlanner:
             facts.setdefault(key, {"kind": t.actor.kind.value, "distance": round(conflict, 1)})
             stops.append(_Stop(conflict - cfg.obstacle_margin_m, key))
 
-    def _yield_oncoming(self, world, tracked, to_junction: float, stops, facts) -> None:
-        """Before an unprotected left turn: wait while oncoming traffic would reach the junction within the gap."""
-        cfg = self.config
-        for t in tracked:
-            if t.actor.kind.is_static or is_vulnerable(t.actor.kind) or math.cos(t.rel_yaw) > -0.7:
+    def _yield_oncoming(self, world: WorldState, maneuver, stops: list[_Stop], facts: dict[str, Any]) -> None:
+        """Before an unprotected left turn: wait while oncoming traffic would reach the junction within the gap, or
+        while an oncoming vehicle that arrived first waits at its own stop line (first come, first go).
+
+        Oncoming traffic is seen in a straight frame at the junction entry (the route itself bends away there)."""
+        cfg, s = self.config, world.route_s
+        to_junction = maneuver.s_start - s
+        ex, ey, _ = world.route.to_world(maneuver.s_start)
+        heading = world.route.to_world(max(0.0, maneuver.s_start - 1.0))[2]
+        c, sn = math.cos(heading), math.sin(heading)
+        arrived = self.state.arrived_at_junction
+        red_lanes = {lane for light in world.lights if light.color == LightColor.RED for lane in light.lane_ids}
+        for actor in world.actors:
+            if actor.kind.is_static or is_vulnerable(actor.kind) or math.cos(actor.yaw - heading) > -0.7:
                 continue
-            closing = max(-t.along_speed, 0.1)
-            time_to_junction = max(t.ahead - to_junction, 0.0) / closing
-            if (
-                0.0 < t.d < 4 * cfg.lane_half_width
-                and time_to_junction < cfg.oncoming_gap_s
-                and t.ahead > to_junction - 20
-            ):
-                facts.setdefault(
-                    "yield", {"kind": t.actor.kind.value, "reason": "oncoming", "distance": round(t.ahead, 1)}
-                )
+            along = (actor.x - ex) * c + (actor.y - ey) * sn - actor.length / 2  # its front, from our entry
+            across = -(actor.x - ex) * sn + (actor.y - ey) * c
+            if not 0.0 < across < 4 * cfg.lane_half_width or not -2.0 < along < cfg.lookahead_m:
+                continue
+            closing = max(-actor.speed * math.cos(actor.yaw - heading), 0.0)
+            if closing < 0.5 and actor.lane_id is not None and actor.lane_id in red_lanes:
+                continue  # held by its red light
+            a = cfg.oncoming_accel  # it may speed up, a standing car too
+            arrival = (-closing + math.sqrt(closing**2 + 2 * a * max(along, 0.0))) / a
+            conflict = arrival < cfg.oncoming_gap_s
+            if closing < 0.5 and along < cfg.junction_far_side_m and arrived is not None:  # all-way stop
+                since = self.state.stationary_since.get(actor.id, world.time)
+                conflict = since < arrived  # first come, first go
+            if conflict:
+                facts.setdefault("yield", {"kind": actor.kind.value, "reason": "oncoming", "distance": round(along, 1)})
                 stops.append(_Stop(to_junction - world.ego.length / 2 - cfg.line_margin_m, "yield"))
                 return
 
