@@ -26,8 +26,13 @@ format: setup
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
 
+# A few suite scenarios in closed loop on the embedded simulator with the expert; results and review videos land in
+# outputs/demo/<n>_<scenario>/.
 demo: setup
-	$(UV) run python sim/run_route.py -m scenario=red_light_stop,truck_with_cones,jaywalker planner=expert
+	$(UV) run python sim/run_route.py -m scenario=red_light_stop,truck_with_cones,jaywalker planner=expert \
+		hydra.sweep.dir=outputs/demo
+	@echo "Results and review videos:"
+	@find outputs/demo -name results.json -o -name review.mp4 | sort
 
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache

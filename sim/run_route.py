@@ -26,7 +26,7 @@ from types import FrameType  # noqa: E402
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from planner.config import ConfigError  # noqa: E402
 from scenarios import ScenarioError  # noqa: E402
@@ -72,6 +72,11 @@ def drive(cfg: DictConfig) -> int:
     if any(r.get("status") == Status.INVALID_SCENARIO.value for r in results):
         return EXIT_BAD_INPUT
     return EXIT_NOT_DRIVEN if any(r.get("status") in NOT_DRIVEN for r in results) else EXIT_OK
+
+
+# `${stem:${scenario}}` names output directories after the scenario, also when it is given as a path.
+if not OmegaConf.has_resolver("stem"):
+    OmegaConf.register_new_resolver("stem", lambda value: Path(str(value)).stem)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="run_route")
