@@ -133,6 +133,7 @@ class Pedestrians:
             return
         w = self.walks
         p = w.length / w.length.sum()
+        first = len(self.ids)
         for k in range(count):
             line = int(self.rng.choice(len(w.length), p=p))
             s = float(self.rng.uniform(0.0, w.length[line]))
@@ -140,7 +141,7 @@ class Pedestrians:
             self._append(
                 first_id + k, WALKING, line, s, direction, float(self.rng.uniform(*self.cfg.speed)), 0, 0, _Plan()
             )
-        self._walk_poses(np.arange(len(self.ids)))
+        self._walk_poses(np.arange(first, len(self.ids)))
 
     def add_scripted(
         self,
