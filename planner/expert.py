@@ -37,7 +37,10 @@ class ExpertConfig:
     controller_stop_decel: float = 4.0  # a STOP without a stop line ends v^2 / (2 x this) ahead
     speed_tolerance: float = 0.7  # m/s around the wanted speed that counts as KEEP
     vulnerable_horizon_s: float = 4.0
-    vehicle_horizon_s: float = 3.0
+    caution_range_m: float = 35.0  # a pedestrian this close ahead, near our lane and facing it, slows us down
+    caution_gap_m: float = 4.0
+    caution_speed: float = 6.0
+    vehicle_horizon_s: float = 5.0
     turn_announce_m: float = 40.0
     oncoming_gap_s: float = 6.0  # s an unprotected left turn from a standstill needs to clear the oncoming lanes
     oncoming_accel: float = 1.5  # m/s^2 oncoming traffic is assumed to speed up with
@@ -119,7 +122,8 @@ class ExpertPlanner:
                         stops.append(_Stop(t.ahead - 1.0, "obstacle"))
         follow_speed = self._follow(tracked, corridor, corridor_half, ego.speed, stops, facts)
         wanted = min(world.speed_limit, follow_speed, bypass_cap)
-        self._vulnerable_and_crossing(tracked, corridor, corridor_half, ego.speed, stops, facts)
+        caution = self._vulnerable_and_crossing(tracked, corridor, corridor_half, ego.speed, stops, facts)
+        wanted = min(wanted, caution)
         if maneuver is not None and maneuver.turn == Turn.LEFT and not in_junction:
             self._yield_oncoming(world, maneuver, stops, facts)
 
@@ -297,8 +301,11 @@ class ExpertPlanner:
         desired_gap = cfg.standstill_gap_m + cfg.headway_s * speed
         return max(0.0, lead_speed + (lead.ahead - desired_gap) / 2.0)
 
-    def _vulnerable_and_crossing(self, tracked, corridor: float, half: float, speed: float, stops, facts) -> None:
+    def _vulnerable_and_crossing(self, tracked, corridor: float, half: float, speed: float, stops, facts) -> float:
+        """Stops for predicted conflicts with crossing actors; returns a cautious speed cap while a pedestrian or
+        cyclist close ahead stands at the kerb or heads for our lane (inf otherwise)."""
         cfg = self.config
+        cap = math.inf
         for t in tracked:
             if t.ahead < -2.0 or t.actor.kind.is_static:
                 continue
@@ -308,11 +315,21 @@ class ExpertPlanner:
                 continue
             horizon = cfg.vulnerable_horizon_s if vulnerable else cfg.vehicle_horizon_s
             conflict = first_conflict(t, corridor, half + (0.5 if vulnerable else 0.0), speed, horizon)
-            if conflict is None:
-                continue
             key = "pedestrian" if t.actor.kind == ActorKind.PEDESTRIAN else "crossing"
-            facts.setdefault(key, {"kind": t.actor.kind.value, "distance": round(conflict, 1)})
-            stops.append(_Stop(conflict - cfg.obstacle_margin_m, key))
+            if conflict is not None:
+                facts.setdefault(key, {"kind": t.actor.kind.value, "distance": round(conflict, 1)})
+                stops.append(_Stop(conflict - cfg.obstacle_margin_m, key))
+            elif vulnerable and 0.0 < t.ahead < cfg.caution_range_m and self._heading_for_lane(t, corridor, half):
+                facts.setdefault(key, {"kind": t.actor.kind.value, "distance": round(t.ahead, 1), "near_lane": True})
+                cap = min(cap, cfg.caution_speed)
+        return cap
+
+    def _heading_for_lane(self, t: TrackedActor, corridor: float, half: float) -> bool:
+        gap = abs(t.d - corridor) - half - t.half_across  # lateral distance to our lane's edge
+        if gap > self.config.caution_gap_m:
+            return False
+        towards = t.across_speed * (corridor - t.d) > 0 and abs(math.sin(t.rel_yaw)) > 0.5
+        return towards or (t.actor.speed < 0.3 and gap < 1.0)
 
     def _yield_oncoming(self, world: WorldState, maneuver, stops: list[_Stop], facts: dict[str, Any]) -> None:
         """Before an unprotected left turn: wait while oncoming traffic would reach the junction within the gap, or
