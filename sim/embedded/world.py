@@ -106,6 +106,7 @@ class World:
         icfg = cfg.infractions or InfractionConfig(blocked_s=float(getattr(criteria, "blocked_s", 60.0)))
         self.monitor = InfractionMonitor(self.graph, self.plan.lane_set, icfg)
         self._refresh_actor_arrays()
+        self._actor_cache: tuple[float, tuple[ActorState, ...]] = (-1.0, ())
 
     # ---- setup helpers ----------------------------------------------------------------------------------------
     def _ego_clearance(self) -> list[tuple[int, float]]:
@@ -157,7 +158,7 @@ class World:
 
     def _track_ego(self) -> None:
         g, e, tr = self.graph, self.ego, self.track
-        tr.route_s, tr.route_d = self.route.project(e.x, e.y, s_hint=tr.route_s, window=25.0)
+        tr.route_s, tr.route_d = self.route.project(e.x, e.y, s_hint=tr.route_s, window=10.0)
         if tr.lane >= 0:
             for lane in [tr.lane, *sorted(g.succ[tr.lane], key=lambda c: c not in self.plan.lane_set)]:
                 hit = g.project(lane, e.x, e.y, s_hint=tr.lane_s if lane == tr.lane else 0.0, window=5.0)
@@ -236,6 +237,12 @@ class World:
         return self.monitor.drain()
 
     def actor_states(self) -> tuple[ActorState, ...]:
+        """Every actor but the ego (computed once per tick: the camera and the ground truth share it)."""
+        if self._actor_cache[0] != self.time:
+            self._actor_cache = (self.time, self._build_actor_states())
+        return self._actor_cache[1]
+
+    def _build_actor_states(self) -> tuple[ActorState, ...]:
         tr, pd, pr = self.traffic, self.pedestrians, self.props
         out = []
         g = self.graph
