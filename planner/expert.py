@@ -427,5 +427,7 @@ def explain(action: MetaAction, facts: dict[str, Any]) -> str:
     if "lane_change" in facts and not facts["lane_change"].get("waiting_for_gap"):
         parts.append(f"we move to the {facts['lane_change']['side']} lane")
     if "maneuver" in facts and facts["maneuver"]["distance"] < 40:
-        parts.append(f"the route turns {facts['maneuver']['turn']} in {facts['maneuver']['distance']:.0f} m")
+        turn, distance = facts["maneuver"]["turn"], facts["maneuver"]["distance"]
+        verb = "goes straight through the junction" if turn == "straight" else f"turns {turn}"
+        parts.append(f"the route {verb} in {distance:.0f} m")
     return "; ".join(parts) + f", so {action.speed.lower()} and {action.path.lower().replace('_', ' ')}."
