@@ -48,10 +48,8 @@ def bezier(p0: np.ndarray, h0: float, p1: np.ndarray, h1: float, spacing: float 
     """A cubic Bezier from p0 (heading h0) to p1 (heading h1), sampled about every `spacing` metres."""
     dist = float(np.hypot(*(p1 - p0)))
     turn = abs(math.remainder(h1 - h0, 2 * math.pi))
-    if turn > 0.1:  # handles of a circular arc through the chord: (4/3) tan(turn/4) R
-        k = 4.0 / 3.0 * math.tan(turn / 4) * dist / (2 * math.sin(turn / 2))
-    else:
-        k = dist / 3.0
+    # handles of a circular arc through the chord: (4/3) tan(turn/4) R
+    k = 4.0 / 3.0 * math.tan(turn / 4) * dist / (2 * math.sin(turn / 2)) if turn > 0.1 else dist / 3.0
     c0 = p0 + k * np.array([math.cos(h0), math.sin(h0)])
     c1 = p1 - k * np.array([math.cos(h1), math.sin(h1)])
     n = max(4, math.ceil(dist * 1.6 / spacing))

@@ -1,8 +1,9 @@
 """Which junction connectors may not be used at the same time, and who yields to whom.
 
 Two connectors of one junction conflict when they come from different lanes and either end in the same lane or
-pass closer than a vehicle width plus margin (more when one of them turns: long vehicles sweep wide on a turn). At a signalised junction a left turn yields to oncoming traffic
-that has the same green (straight on or turning right from the opposite approach).
+pass closer than a vehicle width plus margin (more when one of them turns: long vehicles sweep wide on a turn).
+At a signalised junction a left turn yields to oncoming traffic that has the same green (straight on or turning
+right from the opposite approach).
 """
 
 from __future__ import annotations
