@@ -64,10 +64,12 @@ def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, color=
     cv2.putText(img, text, org, FONT, scale, color, thickness, cv2.LINE_AA)
 
 
-def _panel(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, alpha: float = 0.55) -> None:
+def _panel(img: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
+    """Darken a rectangle to about 45% so text on it reads on any background."""
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(img.shape[1], x1), min(img.shape[0], y1)
     if x1 > x0 and y1 > y0:
-        img[y0:y1, x0:x1] = (img[y0:y1, x0:x1] * (1.0 - alpha)).astype(np.uint8)
+        region = img[y0:y1, x0:x1]
+        region -= (region >> 1) + (region >> 4)
 
 
 def compose_frame(camera: np.ndarray, bev: np.ndarray | None, hud: Hud, width: int = 960) -> np.ndarray:
@@ -79,7 +81,7 @@ def compose_frame(camera: np.ndarray, bev: np.ndarray | None, hud: Hud, width: i
     pad = int(10 * s)
     if bev is not None:
         size = int(min(height * 0.42, width * 0.3)) // 2 * 2
-        inset = cv2.resize(bev[..., :3], (size, size), interpolation=cv2.INTER_AREA)
+        inset = bev[..., :3] if bev.shape[:2] == (size, size) else cv2.resize(bev[..., :3], (size, size))
         x0 = width - size - pad
         img[pad : pad + size, x0 : x0 + size] = inset
         cv2.rectangle(img, (x0 - 1, pad - 1), (x0 + size, pad + size), WHITE, 1)

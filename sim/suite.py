@@ -32,6 +32,7 @@ class RouteJob:
     source: str  # what the user named: a suite name or a path
     scenario: Any  # the validated scenario
     out_dir: Path
+    resumable: bool = True  # part of a suite: a finished results.json there means done
 
 
 def is_suite(spec: str) -> bool:
@@ -49,7 +50,7 @@ def plan_jobs(spec: str, out_root: Path) -> list[RouteJob]:
         if not jobs:
             raise ScenarioError(spec, ["<directory>: no scenario files (*.yaml) in it"])
         return jobs
-    return [RouteJob(spec, load_scenario(spec), out_root)]
+    return [RouteJob(spec, load_scenario(spec), out_root, resumable=False)]
 
 
 def finished_results(out_dir: Path) -> dict[str, Any] | None:
@@ -79,7 +80,7 @@ def run_jobs(
     )
     all_results: list[dict[str, Any]] = []
     for job in jobs:
-        done = finished_results(job.out_dir) if config.resume else None
+        done = finished_results(job.out_dir) if config.resume and job.resumable else None
         if done is not None:
             log(f"[skip] {job.scenario.name}: already finished ({done['status']}) in {job.out_dir}")
             all_results.append(done)

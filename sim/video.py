@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import subprocess
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +41,10 @@ def ffmpeg_exe() -> str:
 
 
 class FfmpegWriter:
-    """Streams RGB frames of one fixed size into an H.264 (yuv420p) MP4."""
+    """Streams RGB frames of one fixed size into an H.264 (yuv420p) MP4.
+
+    A feeder thread does the blocking pipe writes (they release the GIL), so the simulation goes on while ffmpeg
+    encodes; at most `queue_frames` frames wait in memory, after which `write` blocks."""
 
     def __init__(
         self,
@@ -50,6 +55,7 @@ class FfmpegWriter:
         crf: int = 23,
         preset: str = "veryfast",
         threads: int = 2,
+        queue_frames: int = 8,
     ) -> None:
         if width % 2 or height % 2:
             raise VideoError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}")
@@ -69,22 +75,36 @@ class FfmpegWriter:
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True
         )
+        self._pending: queue.Queue[bytes | None] = queue.Queue(maxsize=queue_frames)
+        self._failed: BaseException | None = None
+        self._feeder = threading.Thread(target=self._feed, name="ffmpeg-feeder", daemon=True)
+        self._feeder.start()
+
+    def _feed(self) -> None:
+        stdin = self._proc.stdin
+        assert stdin is not None
+        while (data := self._pending.get()) is not None:
+            if self._failed is None:
+                try:
+                    stdin.write(data)
+                except (OSError, ValueError) as err:
+                    self._failed = err
+        with contextlib.suppress(OSError, ValueError):
+            stdin.close()
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape[:2] != self.size or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise VideoError(f"frame must be {self.size[1]}x{self.size[0]} RGB uint8, got {frame.shape} {frame.dtype}")
-        assert self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-        except (BrokenPipeError, ValueError) as err:
-            raise VideoError(f"ffmpeg stopped accepting frames: {self._stderr()}") from err
+        if self._failed is not None:
+            raise VideoError(f"ffmpeg stopped accepting frames: {self._stderr() or self._failed}")
+        self._pending.put(np.ascontiguousarray(frame).tobytes())
         self.frames += 1
 
     def close(self, faststart: bool = True) -> None:
         """Finish the file; with `faststart`, remux it to a non-fragmented MP4 (kept fragmented if that fails)."""
-        if self._proc.stdin is not None and not self._proc.stdin.closed:
-            with contextlib.suppress(BrokenPipeError):
-                self._proc.stdin.close()
+        if self._feeder.is_alive():
+            self._pending.put(None)
+            self._feeder.join()
         code = self._proc.wait()
         log = self._stderr()
         self._log.close()
@@ -123,6 +143,7 @@ class VideoConfig:
     preset: str = "veryfast"
     threads: int = 2
     bev: bool = True
+    bev_size_px: int = 224  # drawn at this size; scaled only when it differs from the inset
     bev_range_m: float = 60.0
     flash_s: float = 1.5  # how long an infraction keeps the frame border red
     faststart: bool = True  # remux to a plain MP4 at the end of the run
@@ -155,7 +176,8 @@ class VideoRecorder(RunCallback):
 
     def on_loaded(self, context: RunContext, world: Any) -> None:
         self.route_length = world.route.length
-        self.bev_renderer = _bev_renderer(context.backend, self.config.bev_range_m) if self.config.bev else None
+        cfg = self.config
+        self.bev_renderer = _bev_renderer(context.backend, cfg.bev_size_px, cfg.bev_range_m) if cfg.bev else None
 
     def on_step(self, info: StepInfo) -> None:
         self.infractions.extend(info.events)
@@ -209,10 +231,10 @@ class VideoRecorder(RunCallback):
     def _bev(self, world: Any) -> np.ndarray:
         if self.bev_renderer is not None:
             return np.asarray(self.bev_renderer.render(world))
-        return topdown(world, 256, self.config.bev_range_m)
+        return topdown(world, self.config.bev_size_px, self.config.bev_range_m)
 
 
-def _bev_renderer(backend: Any, range_m: float) -> Any:
+def _bev_renderer(backend: Any, size_px: int, range_m: float) -> Any:
     """The embedded BEV renderer when the backend exposes its road network; None: draw the plain top-down view."""
     try:
         network = backend.network
@@ -220,4 +242,4 @@ def _bev_renderer(backend: Any, range_m: float) -> Any:
         return None
     from sim.embedded.bev import BevRenderer
 
-    return BevRenderer(network, 256, range_m)
+    return BevRenderer(network, size_px, range_m)

@@ -42,7 +42,7 @@ def probe(path: Path) -> dict[str, object]:
 
 
 def top_level_boxes(path: Path) -> list[str]:
-    data, boxes, i = path.read_bytes(), [], 0
+    data, boxes, i = (path.read_bytes() if path.exists() else b""), [], 0
     while i + 8 <= len(data):
         size = int.from_bytes(data[i : i + 4], "big")
         boxes.append(data[i + 4 : i + 8].decode("latin-1"))
@@ -124,7 +124,11 @@ def _wait_for_progress(proc: subprocess.Popen, results: Path, sim_s: float, limi
 def test_killed_run_leaves_playable_video_and_readable_partial_results(tmp_path: Path) -> None:
     proc = _run_route(tmp_path)
     out = tmp_path / "out"
-    _wait_for_progress(proc, out / "results.json", sim_s=4.0)
+    _wait_for_progress(proc, out / "results.json", sim_s=3.0)
+    deadline = time.monotonic() + 60
+    while top_level_boxes(out / "review.mp4").count("moof") < 3:  # two whole one-second fragments on disk
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
     victims = [proc.pid, *_children(proc.pid)]  # Python and its ffmpeg: nothing gets to finish the file
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
@@ -132,12 +136,11 @@ def test_killed_run_leaves_playable_video_and_readable_partial_results(tmp_path:
     time.sleep(0.2)
     results = json.loads((out / "results.json").read_text())
     assert results["status"] == "Running" and results["finished"] is False
-    assert results["duration_s"] >= 4.0 and len(results["meta_actions"]) >= 8
+    assert results["duration_s"] >= 3.0 and len(results["meta_actions"]) >= 6
     assert results["meta_actions"][0]["action"] == "STOP, STRAIGHT"
     info = probe(out / "review.mp4")
     assert (info["codec"], info["pix_fmt"], info["decode_rc"]) == ("h264", "yuv420p", 0), info
-    assert info["frames"] >= 20  # at least two one-second fragments at 10 fps
-    assert "moof" in top_level_boxes(out / "review.mp4")
+    assert info["frames"] >= 20  # at least the two one-second fragments at 10 fps
 
 
 def test_terminated_run_is_marked_interrupted_and_its_video_finalised(tmp_path: Path) -> None:
