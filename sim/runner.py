@@ -142,8 +142,8 @@ class ClosedLoopRunner:
             backend_name=self.backend_name or type(self.backend).__name__,
             backend=self.backend,
         )
-        self.callbacks.on_start(context)
         try:
+            self.callbacks.on_start(context)
             if created is not None:
                 ending, error = Ending.BACKEND_LOAD, _error(Ending.BACKEND_LOAD, created)
             else:
@@ -152,7 +152,8 @@ class ClosedLoopRunner:
             self._close_backend()
             self._finish(context, Ending.INTERRUPTED, _error(Ending.INTERRUPTED, err), started)
             raise
-        self._close_backend()
+        finally:
+            self._close_backend()  # also when a callback fails: a harness bug must not leak a simulator
         return self._finish(context, ending, error, started)
 
     def _finish(self, context: RunContext, ending: Ending, error: dict | None, started: float) -> RunOutcome:
@@ -171,8 +172,9 @@ class ClosedLoopRunner:
     def _close_backend(self) -> None:
         if self.backend is None:
             return
+        backend, self.backend = self.backend, None
         try:
-            self.backend.close()
+            backend.close()
         except Exception:  # close() must be safe; a failing one must not hide the run's own result
             traceback.print_exc()
 
