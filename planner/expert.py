@@ -120,14 +120,18 @@ class ExpertPlanner:
                         bypass_cap = cfg.bypass_speed
                     else:
                         stops.append(_Stop(t.ahead - 1.0, "obstacle"))
-        follow_speed = self._follow(tracked, corridor, corridor_half, ego.speed, stops, facts)
-        wanted = min(world.speed_limit, follow_speed, bypass_cap)
-        caution = self._vulnerable_and_crossing(tracked, corridor, corridor_half, ego.speed, stops, facts)
-        wanted = min(wanted, caution)
+        caps = [
+            (world.speed_limit, "clear_road"),
+            (self._follow(tracked, corridor, corridor_half, ego.speed, stops, facts), "lead_vehicle"),
+            (bypass_cap, "obstacle"),
+            (self._vulnerable_and_crossing(tracked, corridor, corridor_half, ego.speed, stops, facts), "pedestrian"),
+            (self._occlusion_caution(tracked, corridor, corridor_half, facts), "occlusion"),
+        ]
+        wanted, cap_cause = min(caps, key=lambda cap: cap[0])
         if maneuver is not None and maneuver.turn == Turn.LEFT and not in_junction:
             self._yield_oncoming(world, maneuver, stops, facts)
 
-        speed, cause = self._speed_action(ego.speed, wanted, stops, lines, follow_speed < world.speed_limit)
+        speed, cause = self._speed_action(ego.speed, wanted, stops, lines, cap_cause)
         facts["decision"] = cause
         facts["target_speed"] = round(wanted, 2)
         action = MetaAction(speed, path)
@@ -324,6 +328,17 @@ class ExpertPlanner:
                 cap = min(cap, cfg.caution_speed)
         return cap
 
+    def _occlusion_caution(self, tracked, corridor: float, half: float, facts: dict[str, Any]) -> float:
+        """Pass a standing bus or truck next to our lane slowly: someone may step out from in front of it."""
+        cfg = self.config
+        for t in tracked:
+            big = t.actor.kind in (ActorKind.BUS, ActorKind.TRUCK) or t.actor.length > 7.0
+            beside = 0.0 < abs(t.d - corridor) - half - t.half_across < cfg.caution_gap_m
+            if big and t.actor.speed < 0.3 and -t.actor.length < t.ahead < cfg.caution_range_m and beside:
+                facts.setdefault("occlusion", {"kind": t.actor.kind.value, "distance": round(t.ahead, 1)})
+                return cfg.caution_speed
+        return math.inf
+
     def _heading_for_lane(self, t: TrackedActor, corridor: float, half: float) -> bool:
         gap = abs(t.d - corridor) - half - t.half_across  # lateral distance to our lane's edge
         if gap > self.config.caution_gap_m:
@@ -365,7 +380,7 @@ class ExpertPlanner:
                 return
 
     def _speed_action(
-        self, speed: float, wanted: float, stops: list[_Stop], lines: list[float], following: bool
+        self, speed: float, wanted: float, stops: list[_Stop], lines: list[float], cap_cause: str
     ) -> tuple[str, str]:
         cfg = self.config
         stop = min(stops, key=lambda st: st.distance, default=None)
@@ -384,12 +399,9 @@ class ExpertPlanner:
             if approach < speed - cfg.speed_tolerance:
                 return "DECELERATE", nearest_static.cause
             wanted = min(wanted, approach)
-        cause = "lead_vehicle" if following else "clear_road"
         if wanted < speed - cfg.speed_tolerance:
-            return "DECELERATE", cause if following else "speed_limit"
-        if wanted > speed + cfg.speed_tolerance:
-            return "ACCELERATE", cause
-        return "KEEP", cause
+            return "DECELERATE", "speed_limit" if cap_cause == "clear_road" else cap_cause
+        return ("ACCELERATE" if wanted > speed + cfg.speed_tolerance else "KEEP"), cap_cause
 
     def _line_would_carry_on(self, speed: float, stop_distance: float, lines: list[float]) -> bool:
         """Would the controller's STOP run on to a stop line beyond the wanted stop point?"""
@@ -416,7 +428,12 @@ def explain(action: MetaAction, facts: dict[str, Any]) -> str:
             f"a {facts['lead']['kind']} is {facts['lead']['gap']:.0f} m ahead at {facts['lead']['speed']:.1f} m/s"
         )
     elif cause in ("pedestrian", "crossing") and cause in facts:
-        parts.append(f"a {facts[cause]['kind']} is crossing {facts[cause]['distance']:.0f} m ahead")
+        where = "is close to our lane" if facts[cause].get("near_lane") else "is crossing"
+        parts.append(f"a {facts[cause]['kind']} {where} {facts[cause]['distance']:.0f} m ahead")
+    elif cause == "occlusion" and "occlusion" in facts:
+        parts.append(f"a stopped {facts['occlusion']['kind']} beside our lane may hide someone")
+    elif cause == "speed_limit":
+        parts.append("we are above the speed limit")
     elif cause == "obstacle" and "obstacle" in facts:
         kind = facts["obstacle"]["kind"].replace("_", " ")
         parts.append(f"a {kind} blocks the lane {facts['obstacle']['distance']:.0f} m ahead")
