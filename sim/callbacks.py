@@ -100,7 +100,12 @@ class ProgressBar(RunCallback):
 
         name = getattr(context.scenario, "name", context.scenario_source)
         self._bar = tqdm(
-            total=round(context.timeout_s, 1), desc=name, unit="s", position=self.position, leave=self.leave
+            total=round(context.timeout_s, 1),
+            desc=name,
+            unit="s",
+            position=self.position,
+            leave=self.leave,
+            mininterval=0.5,  # wall seconds between redraws: readable in logs too
         )
         self._route_length = 0.0
         self._shown = 0.0
@@ -115,10 +120,10 @@ class ProgressBar(RunCallback):
     def on_step(self, info: StepInfo) -> None:
         if self._bar is None or info.world.time - self._shown < 0.5:
             return
+        rc = 100.0 * info.progress_m / self._route_length if self._route_length else 0.0
+        self._bar.set_postfix_str(f"{info.world.ego.speed * 3.6:5.1f} km/h | {self._action} | RC {rc:5.1f}%", False)
         self._bar.update(round(info.world.time - self._shown, 2))
         self._shown = info.world.time
-        rc = 100.0 * info.progress_m / self._route_length if self._route_length else 0.0
-        self._bar.set_postfix_str(f"{info.world.ego.speed * 3.6:5.1f} km/h | {self._action} | RC {rc:5.1f}%")
 
     def on_end(self, outcome: RunOutcome) -> None:
         if self._bar is not None:

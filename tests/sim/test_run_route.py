@@ -69,7 +69,10 @@ def test_unknown_config_keys_are_rejected(tmp_path: Path, capsys) -> None:
 def test_single_run_writes_results_and_video(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path)
     out = tmp_path / "out"
-    assert run(f"scenario={scenario}", "planner=expert", f"output_dir={out}", "video.enabled=true") == EXIT_OK
+    assert (
+        run(f"scenario={scenario}", "planner=expert", f"output_dir={out}", "video.enabled=true", "progress=true")
+        == EXIT_OK
+    )
     results = json.loads((out / "results.json").read_text())
     assert results["status"] == "Completed" and results["planner"] == "expert" and results["video"] == "review.mp4"
     assert (out / "review.mp4").stat().st_size > 0
