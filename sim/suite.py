@@ -36,7 +36,7 @@ class RouteJob:
 
 
 def is_suite(spec: str) -> bool:
-    """"suite" (the bundled suite) or a directory of scenario files (a suite of your own)."""
+    """True for `suite` (the bundled suite) and for a directory of scenario files (a suite of your own)."""
     return spec == SUITE or Path(spec).is_dir()
 
 
