@@ -377,7 +377,11 @@ class RoadMap(Protocol):
 
 @runtime_checkable
 class Backend(Protocol):
-    """A synchronous simulator with a fixed tick. The closed-loop runner owns the loop; nothing else steps it."""
+    """A synchronous simulator with a fixed tick. The closed-loop runner owns the loop; nothing else steps it.
+
+    Every backend also offers `road_map` (a `RoadMap`, valid after `load`) for the controller and experts, and may
+    offer `network` for renderers. They are not protocol members because `isinstance` checks on Python 3.11 would
+    read them before `load`."""
 
     dt: float
 
