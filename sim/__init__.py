@@ -19,9 +19,7 @@ def make_backend(name: str, **config: Any) -> Backend:
 
         return EmbeddedBackend(**config)
     if name == "carla":
-        try:
-            from sim.carla_backend import CarlaBackend  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise ValueError("the CARLA backend is not available in this build yet") from exc
+        from sim.carla.backend import CarlaBackend  # the carla client package only when asked for
+
         return CarlaBackend(**config)
     raise ValueError(f"unknown simulator backend {name!r}; choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,141 @@
+"""Route planning on a CARLA town's lane graph (built from its topology by `sim.carla.network`).
+
+Explicit waypoints use the shared lane-graph search (`sim.embedded.routing.route_through`: Dijkstra over successor
+links with lane changes at a cost). Junction maneuvers need more than on the generated towns: a CARLA road often
+splits into several lane sections before it reaches a junction, so the lane that takes the turn is found by walking
+straight on to the next junction and searching a path to a connector with the asked turn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from sim.embedded.lanegraph import LaneGraph
+from sim.embedded.routing import (
+    PlannedRoute,
+    RouteError,
+    build_route,
+    legs_from_sequence,
+    route_through,
+    shortest_sequence,
+)
+from sim.types import Turn
+
+MAX_APPROACH_LANES = 200  # lanes walked looking for the next junction before giving up
+
+
+def straight_on(graph: LaneGraph, lane: int) -> int:
+    """The successor that keeps going (the straight connector at a junction, the only one elsewhere); -1 at an end."""
+    nxt = graph.successor_with_turn(lane, Turn.STRAIGHT)
+    if nxt >= 0:
+        return nxt
+    plain = [c for c in graph.succ[lane] if not graph.is_connector[c]]
+    return plain[0] if plain else (graph.succ[lane][0] if graph.succ[lane] else -1)
+
+
+def approach_lane(graph: LaneGraph, lane: int) -> int:
+    """The lane, straight on from `lane`, whose end enters the next junction."""
+    for _ in range(MAX_APPROACH_LANES):
+        if any(graph.is_connector[c] for c in graph.succ[lane]):
+            return lane
+        nxt = straight_on(graph, lane)
+        if nxt < 0:
+            raise RouteError(f"lane {graph.ids[lane]} reaches no junction (road end)")
+        lane = nxt
+    raise RouteError(f"no junction within {MAX_APPROACH_LANES} lanes of {graph.ids[lane]}")
+
+
+def _turn_entry(graph: LaneGraph, approach: int, turn: Turn) -> tuple[int, int]:
+    """(lane before the junction, connector) taking `turn`: the approach lane itself when it can, else the nearest
+    same-direction neighbour that can."""
+    group = graph.group(approach)
+    pos = group.index(approach)
+    options = [
+        (abs(i - pos), lane, c) for i, lane in enumerate(group) for c in graph.succ[lane] if _turns(graph, c, turn)
+    ]
+    if not options:
+        junction = graph.junction_ids[graph.junction[graph.succ[approach][0]]]
+        raise RouteError(f"no {turn.value} turn at junction {junction} from lane {graph.ids[approach]}")
+    _, lane, conn = min(options)
+    return lane, conn
+
+
+def _turns(graph: LaneGraph, lane: int, turn: Turn) -> bool:
+    return bool(graph.is_connector[lane]) and graph.turn_of(lane) == turn
+
+
+def maneuver_sequence(
+    graph: LaneGraph, start: int, s0: float, maneuvers: Sequence[Turn | str], tail_m: float
+) -> tuple[list[int], float]:
+    """Lane sequence from (start, s0) taking `maneuvers` at the next junctions, then `tail_m` metres straight on.
+    Returns the sequence and where it ends on its last lane."""
+    seq, cur, s_cur = [start], start, s0
+    if graph.is_connector[cur]:  # starting inside a junction: leave it first
+        cur, s_cur = graph.succ[cur][0], 0.0
+        seq.append(cur)
+    for m in maneuvers:
+        lane, conn = _turn_entry(graph, approach_lane(graph, cur), Turn(m))
+        path = shortest_sequence(graph, cur, s_cur, lane, float(graph.length[lane]))
+        after = graph.succ[conn][0] if graph.succ[conn] else -1
+        if after < 0:
+            raise RouteError(f"connector {graph.ids[conn]} leads nowhere")
+        seq += [*path[1:], conn, after]
+        cur, s_cur = after, 0.0
+    left, s_first = tail_m, (s0 if len(seq) == 1 else 0.0)
+    while graph.length[cur] - s_first < left:
+        left -= graph.length[cur] - s_first
+        nxt = straight_on(graph, cur)
+        if nxt < 0:
+            return seq, float(graph.length[cur])
+        seq.append(nxt)
+        cur, s_first = nxt, 0.0
+    return seq, s_first + left
+
+
+def route_from_maneuvers(
+    graph: LaneGraph, start: tuple[float, float, float], maneuvers: Sequence[Turn | str], tail_m: float = 60.0
+) -> PlannedRoute:
+    hit = graph.nearest(*start, max_dist=8.0)
+    if hit is None:
+        raise RouteError(f"route start ({start[0]:.1f}, {start[1]:.1f}) is not on a driving lane")
+    s0 = float(np.clip(hit.s, 0.0, graph.length[hit.lane]))
+    seq, s_end = maneuver_sequence(graph, hit.lane, s0, maneuvers, tail_m)
+    return build_route(graph, legs_from_sequence(graph, seq, s0, s_end))
+
+
+def route_from_seed(
+    graph: LaneGraph, maneuvers: Sequence[Turn | str], rng: np.random.Generator, tail_m: float = 60.0
+) -> PlannedRoute:
+    """A start drawn from `rng` among road lanes (not connectors, over 40 m) where every maneuver is possible."""
+    roads = [i for i in range(len(graph.ids)) if not graph.is_connector[i] and graph.length[i] > 40.0]
+    for lane in rng.permutation(roads):
+        try:
+            seq, s_end = maneuver_sequence(graph, int(lane), 5.0, maneuvers, tail_m)
+            return build_route(graph, legs_from_sequence(graph, seq, 5.0, s_end))
+        except RouteError:
+            continue
+    raise RouteError(f"no start on this map allows the maneuvers {list(maneuvers)}")
+
+
+def plan_route(graph: LaneGraph, spec: object, rng: np.random.Generator) -> PlannedRoute:
+    """Route from a scenario `route:` spec: waypoints, start + maneuvers, or maneuvers alone (our frame)."""
+
+    def get(key: str) -> object:
+        return spec.get(key) if isinstance(spec, dict) else getattr(spec, key, None)
+
+    waypoints, start, maneuvers = get("waypoints"), get("start"), get("maneuvers")
+    tail = float(get("length_m") or 60.0)  # type: ignore[arg-type]
+    if waypoints is not None:
+        wps = [tuple(map(float, w)) for w in waypoints]  # type: ignore[attr-defined]
+        poses = []
+        for i, (x, y) in enumerate(wps):
+            a, b = (wps[i], wps[i + 1]) if i + 1 < len(wps) else (wps[i - 1], wps[i])
+            poses.append((x, y, math.atan2(b[1] - a[1], b[0] - a[0])))
+        return route_through(graph, poses)
+    if start is not None:
+        x, y, yaw_deg = map(float, start)  # type: ignore[call-overload]
+        return route_from_maneuvers(graph, (x, y, math.radians(yaw_deg)), maneuvers or [], tail)  # type: ignore[arg-type]
+    return route_from_seed(graph, maneuvers or [], rng, tail)  # type: ignore[arg-type]
