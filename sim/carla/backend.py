@@ -26,14 +26,13 @@ from sim.carla.frames import (
     control_to_carla,
     from_vector,
     pose_from_transform,
-    to_location,
     to_transform,
     yaw_rate_from_carla,
 )
 from sim.carla.infractions import CarlaInfractions, CollisionBook, light_codes
 from sim.carla.lights import LightHolds, apply_wanted, color_of, light_id, set_cycle
 from sim.carla.network import build_network, stop_points_from_trigger
-from sim.carla.placement import plan_actors
+from sim.carla.placement import ground_height, plan_actors
 from sim.carla.routing import plan_route
 from sim.carla.sensors import EgoSensors
 from sim.carla.session import CarlaSession
@@ -213,8 +212,7 @@ class CarlaBackend:
         plans = plan_actors(scenario.actors, self.plan.route, self.graph, source)
 
         def ground_z(x: float, y: float) -> float:
-            wp = cmap.get_waypoint(to_location(x, y, 0.0), True, carla.LaneType.Any)
-            return float(wp.transform.location.z) if wp is not None else 0.0
+            return ground_height(cmap, x, y)
 
         x0, y0, yaw0 = self.plan.route.to_world(0.0)
         ego = s.spawn_ego(to_transform(x0, y0, ground_z(x0, y0) + cfg.spawn_lift_m, yaw0))

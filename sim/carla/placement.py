@@ -8,14 +8,14 @@ exactly where it is placed. Heights come from the map (`ground_z`), so hilly tow
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import carla
 
 from scenarios import ScenarioError
-from sim.carla.frames import to_transform
+from sim.carla.frames import to_location, to_transform
 from sim.embedded.lanegraph import LaneGraph
 from sim.types import ActorKind, Route
 
@@ -92,5 +92,8 @@ def cargo_transforms(offsets: Sequence[tuple[float, float, float]]) -> list[carl
     return [carla.Transform(carla.Location(x=ox, y=-oy, z=oz)) for ox, oy, oz in offsets]
 
 
-def spawn_height(ground_z: Callable[[float, float], float], x: float, y: float, lift: float) -> float:
-    return float(ground_z(x, y)) + lift
+def ground_height(carla_map: Any, x: float, y: float) -> float:
+    """Height of the road (or sidewalk) surface under our-frame (x, y), from the map's nearest waypoint; 0 when
+    there is none."""
+    wp = carla_map.get_waypoint(to_location(x, y, 0.0), True, carla.LaneType.Any)
+    return float(wp.transform.location.z) if wp is not None else 0.0
