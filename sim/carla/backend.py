@@ -241,7 +241,8 @@ class CarlaBackend:
             route_deviation_m=cfg.route_deviation_m,
         )
         monitor = InfractionMonitor(self.graph, self.plan.lane_set, icfg)
-        self.infractions = CarlaInfractions(monitor, CollisionBook(cfg.collision_dedupe_s))
+        kinds = {int(t.actor.id): t.kind for t in self.director.tracked}
+        self.infractions = CarlaInfractions(monitor, CollisionBook(cfg.collision_dedupe_s, kinds))
         self.sensors.collisions.drain()  # contacts while settling at spawn are not the driver's
         self.sensors.invasions.drain()
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.carla.sensors import CollisionRecord, LaneInvasionRecord
-from sim.embedded.infractions import InfractionMonitor
+from sim.embedded.infractions import COLLISION_TYPE, InfractionMonitor
 from sim.embedded.lights import COLOR_CODE
 from sim.types import ActorKind, EgoState, Infraction, InfractionType, LightColor
 
@@ -39,9 +39,11 @@ def light_codes(colors: Sequence[LightColor]) -> np.ndarray:
 
 @dataclass
 class CollisionBook:
-    """Turns collision-sensor records into one infraction per contact."""
+    """Turns collision-sensor records into one infraction per contact. Actors whose kind we know (the ones we
+    spawned) are classed as on the embedded simulator (a parked car is layout), others by their blueprint."""
 
     dedupe_s: float = 2.0
+    known_kinds: dict[int, ActorKind] = field(default_factory=dict)  # actor id -> our kind
     last_contact: dict[int, float] = field(default_factory=dict)  # other actor id -> time of its latest report
 
     def add(self, record: CollisionRecord, t: float, ego: EgoState) -> Infraction | None:
@@ -51,7 +53,8 @@ class CollisionBook:
         if previous is not None and t - previous < self.dedupe_s:
             return None
         other = f"{record.other_type or 'world'}:{record.other_id}"
-        kind = collision_type(record.other_type)
+        known = self.known_kinds.get(key)
+        kind = COLLISION_TYPE[known] if known is not None else collision_type(record.other_type)
         details = {"speed": round(ego.speed, 2), "impulse": round(record.impulse, 1)}
         return Infraction(kind, t, (ego.x, ego.y), other, details)
 

@@ -27,7 +27,7 @@ from sim.carla.sensors import (
 from sim.carla.weather import BASE, WEATHER_TABLE, weather_parameters
 from sim.embedded.infractions import InfractionConfig, InfractionMonitor
 from sim.embedded.lanegraph import LaneGraph
-from sim.types import WEATHER_PRESETS, CameraConfig, EgoState, InfractionType, LightColor
+from sim.types import WEATHER_PRESETS, ActorKind, CameraConfig, EgoState, InfractionType, LightColor
 
 
 # ---- weather ---------------------------------------------------------------------------------------------------
@@ -102,6 +102,15 @@ def test_collision_classes_and_one_event_per_contact() -> None:
     assert book.add(hit, 3.0, ego_at(20.2)) is None  # still touching: every report extends the contact
     assert book.add(hit, 6.0, ego_at(30.0)) is not None  # a new contact later
     assert book.add(CollisionRecord(11, 7, "walker.pedestrian.0002", 50.0), 6.0, ego_at(30.0)) is not None
+    parked = CollisionBook(known_kinds={8: ActorKind.PARKED_VEHICLE, 9: ActorKind.BICYCLE})
+    assert (
+        parked.add(CollisionRecord(1, 8, "vehicle.audi.a2", 9.0), 0.0, ego_at(0.0)).type
+        == InfractionType.COLLISION_STATIC
+    )
+    assert (
+        parked.add(CollisionRecord(1, 9, "vehicle.bh.crossbike", 9.0), 0.0, ego_at(0.0)).type
+        == InfractionType.COLLISION_VEHICLE
+    )
 
 
 def test_sensor_events_become_plain_records() -> None:
