@@ -60,7 +60,6 @@ USED_MEMBERS: dict[str, str] = {  # class -> space-separated members
     "Landmark": "road_id value unit",
     "Transform": "location rotation get_forward_vector",
     "BoundingBox": "location extent rotation",
-    "GnssMeasurement": "latitude longitude altitude",
 }
 
 
