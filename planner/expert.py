@@ -41,6 +41,7 @@ class ExpertConfig:
     caution_gap_m: float = 4.0
     caution_speed: float = 6.0
     vehicle_horizon_s: float = 5.0
+    merge_lateral_mps: float = 0.3  # a vehicle drifting towards our lane this fast is treated as cutting in
     turn_announce_m: float = 40.0
     oncoming_gap_s: float = 6.0  # s an unprotected left turn from a standstill needs to clear the oncoming lanes
     oncoming_accel: float = 1.5  # m/s^2 oncoming traffic is assumed to speed up with
@@ -314,7 +315,8 @@ class ExpertPlanner:
             if t.ahead < -2.0 or t.actor.kind.is_static:
                 continue
             vulnerable = is_vulnerable(t.actor.kind)
-            crossing = abs(math.sin(t.rel_yaw)) > 0.5 or t.actor.speed < 0.3
+            merging = t.across_speed * (corridor - t.d) > 0 and abs(t.across_speed) > cfg.merge_lateral_mps
+            crossing = abs(math.sin(t.rel_yaw)) > 0.5 or t.actor.speed < 0.3 or merging
             if not vulnerable and not crossing:
                 continue
             horizon = cfg.vulnerable_horizon_s if vulnerable else cfg.vehicle_horizon_s
