@@ -29,6 +29,7 @@ class CarlaConfig:
     ego_blueprint: str = "vehicle.lincoln.mkz_2020"
     version_check: Literal["strict", "warn", "off"] = "strict"  # strict: refuse servers outside COMPATIBLE_SERVERS
     reload_map: bool = False  # reload the town even when it is already loaded (a clean world per route)
+    clean_leftovers: bool = True  # destroy actors with our role names that a killed earlier run left behind
     restart_command: str | None = None  # shell command that (re)starts the server when it does not answer
     restart_wait_s: float = 60.0  # how long to wait for a restarted server to answer
     sensor_timeout_s: float = 10.0  # wait for the camera frame of the current tick

@@ -117,14 +117,20 @@ class EgoSensors:
         self.invasions = EventBuffer()
         self.actors: list[Any] = []
         library = world.get_blueprint_library()
-        if camera is not None:
-            bp = library.find(CAMERA)
-            for key, value in camera_attributes(camera, dt).items():
-                bp.set_attribute(key, value)
-            cam = world.spawn_actor(bp, camera_transform(camera, ego.bounding_box.location), attach_to=ego)
-            self._listen(cam, self._on_image)
-        self._listen(world.spawn_actor(library.find(COLLISION), carla.Transform(), attach_to=ego), self._on_collision)
-        self._listen(world.spawn_actor(library.find(LANE_INVASION), carla.Transform(), attach_to=ego), self._on_lane)
+        try:
+            if camera is not None:
+                bp = library.find(CAMERA)
+                for key, value in camera_attributes(camera, dt).items():
+                    bp.set_attribute(key, value)
+                cam = world.spawn_actor(bp, camera_transform(camera, ego.bounding_box.location), attach_to=ego)
+                self._listen(cam, self._on_image)
+            collision = world.spawn_actor(library.find(COLLISION), carla.Transform(), attach_to=ego)
+            self._listen(collision, self._on_collision)
+            lane = world.spawn_actor(library.find(LANE_INVASION), carla.Transform(), attach_to=ego)
+            self._listen(lane, self._on_lane)
+        except BaseException:
+            self.destroy()  # the ones already spawned
+            raise
 
     def _listen(self, sensor: Any, callback: Callable[[Any], None]) -> None:
         self.actors.append(sensor)

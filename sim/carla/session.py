@@ -23,6 +23,21 @@ from sim.carla.config import CarlaConfig
 MAP_LOAD_TIMEOUT_S = 120.0  # loading a town takes far longer than an ordinary call
 
 
+OUR_ROLES = ("hero", "background")  # role names we give; scenario actors get "scenario_<index>"
+
+
+def leftover_ids(actors: list[Any]) -> list[int]:
+    """Actors a previous run of ours left behind (a killed process cannot clean up), with whatever is attached to
+    them (sensors, walker controllers, cargo): children first."""
+    ours = {
+        int(a.id)
+        for a in actors
+        if (role := a.attributes.get("role_name", "")) in OUR_ROLES or role.startswith("scenario_")
+    }
+    children = [int(a.id) for a in actors if a.parent is not None and int(a.parent.id) in ours]
+    return children + sorted(ours)
+
+
 def town_name(map_name: str) -> str:
     """ "Town03" from a server's map name such as "Carla/Maps/Town03" or "/Game/Carla/Maps/Town03/Town03"."""
     return map_name.rstrip("/").rsplit("/", 1)[-1]
@@ -64,6 +79,11 @@ class CarlaSession:
                 finally:
                     self.client.set_timeout(cfg.timeout_s)
         self.world = world
+        if cfg.clean_leftovers:
+            with self.guard("removing actors left by an earlier run"):
+                ids = leftover_ids(list(world.get_actors()))
+                if ids:
+                    self.client.apply_batch_sync([carla.command.DestroyActor(i) for i in ids], False)
         return world
 
     def synchronous(self, seed: int) -> None:

@@ -37,8 +37,8 @@ USED_MEMBERS: dict[str, str] = {  # class -> space-separated members
     ),
     "Junction": "id bounding_box",
     "Actor": (
-        "id type_id attributes bounding_box get_transform get_velocity get_acceleration get_angular_velocity destroy "
-        "set_simulate_physics set_target_velocity enable_constant_velocity disable_constant_velocity"
+        "id type_id attributes parent bounding_box get_transform get_velocity get_acceleration get_angular_velocity "
+        "destroy set_simulate_physics set_target_velocity enable_constant_velocity disable_constant_velocity"
     ),
     "Vehicle": "apply_control set_autopilot set_light_state get_physics_control",
     "Walker": "apply_control",

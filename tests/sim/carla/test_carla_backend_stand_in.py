@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import carla
 import numpy as np
 import pytest
 from server_stand_in import StandInServer
@@ -19,6 +20,7 @@ from planner.expert import ExpertPlanner
 from planner.interface import Plan, PlannerInput
 from scenarios import scenario_from_dict
 from sim.builders import controller_factory
+from sim.embedded.bev import BevRenderer
 from sim.results import MetricsCollector
 from sim.runner import ClosedLoopRunner, PlannerSetup, RunnerConfig
 from sim.status import Status
@@ -74,6 +76,8 @@ def drive(planner: Any, sc: Any, privileged: bool = False) -> tuple[Any, Metrics
 
 
 def test_load_holds_the_server_in_synchronous_mode_and_close_gives_everything_back(server: StandInServer) -> None:
+    stale = server.try_spawn_actor(server.get_blueprint_library().find("vehicle.audi.a2"), carla.Transform())
+    stale.attributes["role_name"] = "hero"  # left by a killed earlier run
     backend = carla_backend.CarlaBackend(timeout_s=2.0, camera={"width": 64, "height": 36})
     backend.load(
         scenario(
@@ -95,7 +99,8 @@ def test_load_holds_the_server_in_synchronous_mode_and_close_gives_everything_ba
     assert tm_calls["tm.set_synchronous_mode"] == (True,) and tm_calls["tm.set_random_device_seed"] == (5,)
     assert tm_calls["tm.set_hybrid_physics_mode"] == (True,)
     assert server.weather.precipitation > 0  # the scenario's "wet"
-    hero = [a for a in server.actors.values() if a.attributes.get("role_name") == "hero"]
+    assert stale.id in server.destroyed
+    hero = [a for a in server.actors.values() if a.attributes.get("role_name") == "hero" and a is not stale]
     assert len(hero) == 1 and hero[0].type_id == "vehicle.lincoln.mkz_2020"
     cameras = [a for a in server.actors.values() if a.type_id == "sensor.camera.rgb"]
     assert cameras[0].attributes["image_size_x"] == "64" and cameras[0].parent is hero[0]
@@ -115,6 +120,8 @@ def test_load_holds_the_server_in_synchronous_mode_and_close_gives_everything_ba
     assert light.id == f"tl{server.light.id}" and light.color == LightColor.GREEN and light.lane_ids
     assert world.extras["stop_ahead"]["light_id"] == light.id
 
+    bev = BevRenderer(backend.network, 96, 40.0).render(world)  # the review video's BEV works on town lanes
+    assert bev.shape == (96, 96, 3) and bev.std() > 0
     backend.force_light(light.id, "red", duration_s=1.0)
     backend.step(VehicleControl(throttle=0.3))
     assert backend.ground_truth().lights[0].color == LightColor.RED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -21,7 +22,7 @@ from sim.carla.client import (
     server_calls,
 )
 from sim.carla.config import CarlaConfig, carla_config
-from sim.carla.session import CarlaSession, town_name
+from sim.carla.session import CarlaSession, leftover_ids, town_name
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -146,3 +147,14 @@ def test_cleanup_runs_every_step_newest_first_and_stops_calling_a_lost_server(ca
     assert done == ["actors"] and session.lost  # the server is gone: no more calls that would each time out
     assert "stopped answering" in capsys.readouterr().err
     session.close()  # idempotent
+
+
+def test_leftovers_of_an_earlier_run_are_ours_only_children_first() -> None:
+    def actor(i: int, role: str | None = None, parent: object = None) -> SimpleNamespace:
+        return SimpleNamespace(id=i, attributes={"role_name": role} if role is not None else {}, parent=parent)
+
+    hero, scenario, background, other = actor(1, "hero"), actor(2, "scenario_0"), actor(3, "background"), actor(4, "x")
+    camera, walker_ai, their_sensor = actor(5, parent=hero), actor(6, parent=scenario), actor(7, parent=other)
+    light = actor(8)
+    ids = leftover_ids([hero, scenario, background, other, camera, walker_ai, their_sensor, light])
+    assert ids == [5, 6, 1, 2, 3]
