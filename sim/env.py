@@ -158,7 +158,7 @@ class DriveEnv(gym.Env):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         options = dict(options or {})
-        scenario = self._scenario(options.get("scenario"))
+        scenario = self.resolve_scenario(options.get("scenario"))
         self.seed_used = int(options["seed"]) if "seed" in options else int(self.np_random.integers(0, 2**31 - 1))
         try:
             self.backend.load(scenario, self.seed_used)
@@ -228,7 +228,8 @@ class DriveEnv(gym.Env):
             backend.close()
 
     # ---- pieces ----------------------------------------------------------------------------------------------
-    def _scenario(self, chosen: Any) -> Any:
+    def resolve_scenario(self, chosen: Any) -> Any:
+        """A validated scenario from a name, a path, a mapping or a Scenario; None picks one of the configured."""
         if chosen is None:
             chosen = self.scenario_names[int(self.np_random.integers(len(self.scenario_names)))]
         if isinstance(chosen, Mapping):

@@ -169,9 +169,8 @@ class GroundedTeacher:
         bank = self.bank
         first = self._pick(bank["cause"].get(situation, bank["cause"]["other"]), values, rng)
         if first is None:  # nothing in the facts fills a template of this cause: say what is known to be true
-            first = self._pick(
-                bank["cause"]["slow_zone" if action.speed == "DECELERATE" else "clear_road"], values, rng
-            )
+            fallback = "caution" if action.speed in ("DECELERATE", "STOP") else "clear_road"
+            first = self._pick(bank["cause"][fallback], values, rng)
         contexts = [
             c for k in _contexts(cause, situation, facts) if (c := self._pick(bank["context"].get(k, []), values, rng))
         ]

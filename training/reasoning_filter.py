@@ -147,6 +147,8 @@ def deciding_cause(facts: Mapping[str, Any]) -> str:
         return "slow_zone"
     if cause == "obstacle" and "obstacle" not in facts and "lead" in facts:
         return "lead_vehicle"
+    if cause == "lead_vehicle" and "lead" not in facts and "obstacle" in facts:
+        return "obstacle"  # the expert follows a standing obstacle like a lead vehicle
     return cause
 
 

@@ -1,0 +1,299 @@
+"""Roll out scenarios into a MetaAD-style planning dataset that SFT, GRPO and evaluation read unchanged.
+
+    python training/collect.py output_dir=data/collected                       # suite x 2 seeds + 20 procedural
+    python training/collect.py output_dir=data/big sources.procedural_episodes=500 workers=2
+    python training/collect.py output_dir=data/collected teacher.kind=api teacher.api.base_url=http://host:8000/v1
+
+Episodes come from the scenario suite (several run seeds each, optionally another weather) and from randomised
+procedural towns (training/procedural.py). A behaviour policy mixes the expert with held perturbations; every kept
+step is labelled with the expert's meta-action, its reasoning comes from a teacher (training/reasoning.py), and the
+motion labeller's reading of the next seconds is stored beside it. Episodes run in worker processes and are
+committed one by one (training/rollout.py); rerunning with the same output directory resumes where it stopped. The
+split is fixed per episode seed. At the end the label distribution is summarised per action, tag and split, and
+written with every episode record to `manifest.json`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from planner.actions import PATH_ACTIONS, SPEED_ACTIONS
+from planner.config import from_mapping
+from scenarios import list_suite
+from sim.types import WEATHER_PRESETS
+from training.labeling import LabelConfig, dataset_agreement
+from training.procedural import ProceduralConfig
+from training.reasoning import TeacherConfig
+from training.rollout import EPISODES_DIR, IMAGES_DIR, BehaviorConfig, Episode, run_episode, stable_unit, write_atomic
+
+SPLITS = ("train", "validation")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    suite: tuple[str, ...] = ("suite",)  # suite names, YAML paths, or "suite" for the whole bundled suite
+    suite_seeds: int = 2  # run seeds per suite scenario
+    suite_weather: float = 0.3  # chance that a suite episode runs in another weather preset
+    procedural_episodes: int = 20
+    procedural: ProceduralConfig = field(default_factory=ProceduralConfig)
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    output_dir: str = "data/collected"
+    seed: int = 0  # every episode seed derives from it
+    workers: int = 2  # episode processes; 1 runs in this process
+    sources: SourceConfig = field(default_factory=SourceConfig)
+    sim: Mapping[str, Any] = field(default_factory=lambda: {"name": "embedded", "render": True})
+    env: Mapping[str, Any] = field(default_factory=dict)  # sim.env.DriveEnvConfig fields except sim/scenarios
+    sample_every: int = 1  # keep every n-th planning step
+    stall_steps: int = 20  # end an episode after this many steps at a standstill
+    max_steps: int | None = None  # per episode
+    validation_fraction: float = 0.15
+    image_format: str = "png"  # png | jpg
+    png_compress_level: int = 1  # 0-9: fast and still lossless
+    jpeg_quality: int = 95
+    balance: Mapping[str, float] = field(default_factory=dict)  # keep probability per action word, e.g. KEEP: 0.5
+    behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    labeling: LabelConfig = field(default_factory=LabelConfig)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.sample_every < 1 or self.stall_steps < 1:
+            raise ValueError("workers, sample_every and stall_steps must be >= 1")
+        if not 0.0 <= self.validation_fraction <= 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1], got {self.validation_fraction}")
+        if self.image_format not in ("png", "jpg"):
+            raise ValueError(f"image_format must be png or jpg, got {self.image_format!r}")
+        vocabulary = set(SPEED_ACTIONS) | set(PATH_ACTIONS)
+        bad = {k: v for k, v in self.balance.items() if k not in vocabulary or not 0.0 <= float(v) <= 1.0}
+        if bad:
+            raise ValueError(f"balance: keys must be action words and values in [0, 1], got {bad}")
+        if {"sim", "scenarios"} & set(self.env):
+            raise ValueError("env: give the simulator under `sim`; scenarios come from `sources`")
+
+
+def load_collect_config(cfg: Any) -> CollectConfig:
+    from sim.builders import plain
+
+    data = dict(plain(cfg))
+    data.pop("hydra", None)
+    return from_mapping(CollectConfig, data, "collect")
+
+
+def split_of(seed: int, validation_fraction: float) -> str:
+    return "validation" if stable_unit("split", seed) < validation_fraction else "train"
+
+
+def plan_episodes(config: CollectConfig) -> list[Episode]:
+    """Every episode of the collection, in a fixed order; the same config always plans the same episodes."""
+    src, episodes = config.sources, []
+    names = [n for s in src.suite for n in (list_suite() if s == "suite" else [s])]
+    for name in names:
+        stem = Path(name).stem
+        for k in range(src.suite_seeds):
+            seed = int(stable_unit("suite", config.seed, stem, k) * 2**31)
+            weather = None
+            if stable_unit("weather", seed) < src.suite_weather:
+                weather = WEATHER_PRESETS[int(stable_unit("preset", seed) * len(WEATHER_PRESETS))]
+            split = split_of(seed, config.validation_fraction)
+            episodes.append(Episode(f"suite-{stem}-{k:03d}", "suite", seed, split, name, weather))
+    for i in range(src.procedural_episodes):
+        seed = int(stable_unit("procedural", config.seed, i) * 2**31)
+        episodes.append(Episode(f"proc-{i:05d}", "procedural", seed, split_of(seed, config.validation_fraction)))
+    return episodes
+
+
+@contextmanager
+def exclusive(root: Path) -> Iterator[None]:
+    """One collector per output directory (the lock dies with its process, also on SIGKILL)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another collection is writing to {root}") from None
+        yield
+
+
+def done_records(root: Path) -> dict[str, dict[str, Any]]:
+    records = {}
+    for path in sorted((root / EPISODES_DIR).glob("*.json")):
+        records[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+    return records
+
+
+def clean_uncommitted(root: Path, done: Mapping[str, Any]) -> int:
+    """Remove what interrupted episodes left: temporary files, and shards or image folders without a record."""
+    removed = 0
+    for path in list(root.glob(f"{IMAGES_DIR}/.tmp-*")) + list(root.glob("*/.*.tmp")):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        removed += 1
+    for split in SPLITS:
+        for shard in (root / split).glob("*.jsonl"):
+            if shard.stem not in done:
+                shard.unlink()
+                removed += 1
+    for folder in (root / IMAGES_DIR).glob("*"):
+        if folder.is_dir() and not folder.name.startswith(".") and folder.name not in done:
+            shutil.rmtree(folder)
+            removed += 1
+    return removed
+
+
+def write_card(root: Path) -> None:
+    """A dataset card whose `configs` entry lets `datasets.load_dataset(<root>)` find the shards (and not the PNGs)."""
+    splits = [s for s in SPLITS if any((root / s).glob("*.jsonl"))]
+    files = "".join(f"  - split: {s}\n    path: {s}/*.jsonl\n" for s in splits)
+    card = (
+        f"---\nconfigs:\n- config_name: default\n  data_files:\n{files}---\n\n"
+        "# Collected driving planning data\n\nMetaAD-style samples (image, prompt, meta-action, reasoning) from closed-"
+        "loop rollouts, written by training/collect.py. See manifest.json for the collection config and counts.\n"
+    )
+    write_atomic(root / "README.md", card.encode("utf-8"))
+
+
+def _count(records: list[dict[str, Any]], key: str) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for r in records:
+        total.update(r.get(key, {}))
+    return dict(total)
+
+
+def summarize(root: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in records if r.get("status") == "ok"]
+    per_tag: Counter[str] = Counter()
+    per_split: Counter[str] = Counter()
+    per_source: Counter[str] = Counter()
+    teacher = {"accepted": 0, "rejected": 0, "reasons": Counter()}
+    for r in ok:
+        per_tag.update({t: r["samples"] for t in r["tags"]})
+        per_split[r["split"]] += r["samples"]
+        per_source[r["source"]] += r["samples"]
+        teacher["accepted"] += r["teacher"]["accepted"]
+        teacher["rejected"] += r["teacher"]["rejected"]
+        teacher["reasons"].update(r["teacher"]["reasons"])
+    teacher["reasons"] = dict(teacher["reasons"])
+    agreement = dataset_agreement(root) if any(r["samples"] for r in ok) else None
+    on_policy = dataset_agreement(root, on_policy_only=True) if agreement else None
+    return {
+        "episodes": len(records),
+        "failed_episodes": len(records) - len(ok),
+        "samples": sum(r["samples"] for r in ok),
+        "speed_action": {a: _count(ok, "speed_counts").get(a, 0) for a in SPEED_ACTIONS},
+        "path_action": {a: _count(ok, "path_counts").get(a, 0) for a in PATH_ACTIONS},
+        "split": dict(per_split),
+        "source": dict(per_source),
+        "tag": dict(sorted(per_tag.items(), key=lambda kv: -kv[1])),
+        "endings": dict(Counter(r.get("ending", r.get("status")) for r in records)),
+        "dropped_by_balance": sum(r.get("dropped_balance", 0) for r in ok),
+        "perturbed_steps": sum(r.get("perturbed_steps", 0) for r in ok),
+        "teacher": teacher,
+        "motion_agreement": _short(agreement),
+        "motion_agreement_on_policy": _short(on_policy),
+        "wall_s_episodes": round(sum(r.get("wall_s", 0.0) for r in records), 1),
+    }
+
+
+def _short(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    keys = ("n", "speed_accuracy", "path_accuracy", "joint_accuracy")
+    out = {k: report[k] for k in keys}
+    out["speed_recall"] = {k: v["recall"] for k, v in report["speed"].items()}
+    out["path_recall"] = {k: v["recall"] for k, v in report["path"].items()}
+    return out
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    n = max(summary["samples"], 1)
+    lines = [f"{summary['samples']} samples from {summary['episodes']} episodes ({summary['failed_episodes']} failed)"]
+    for part in ("speed_action", "path_action", "split", "source", "tag", "endings"):
+        row = ", ".join(
+            f"{k} {v} ({100 * v / n:.0f}%)" if part != "endings" else f"{k} {v}" for k, v in summary[part].items()
+        )
+        lines.append(f"{part:>13}: {row}")
+    t = summary["teacher"]
+    lines.append(f"      teacher: {t['accepted']} accepted, {t['rejected']} rejected {t['reasons']}")
+    agree = summary["motion_agreement"]
+    if agree:
+        lines.append(
+            f"    labeller: agreement with the expert on {agree['n']} samples: speed {agree['speed_accuracy']:.2f}, "
+            f"path {agree['path_accuracy']:.2f}, both {agree['joint_accuracy']:.2f}"
+        )
+    return "\n".join(lines)
+
+
+def collect(config: CollectConfig, log: Any = print) -> dict[str, Any]:
+    """Run every planned episode not yet committed under `config.output_dir`; returns the summary."""
+    root = Path(config.output_dir).expanduser().resolve()
+    with exclusive(root):
+        done = done_records(root)
+        removed = clean_uncommitted(root, done)
+        if removed:
+            log(f"resume: removed {removed} leftovers of interrupted episodes")
+        episodes = plan_episodes(config)
+        todo = [e for e in episodes if e.key not in done]
+        if done:
+            log(f"resume: {len(episodes) - len(todo)} of {len(episodes)} episodes already committed")
+        _run(todo, config, root, done)
+        records = [done[e.key] for e in episodes if e.key in done]
+        summary = summarize(root, records)
+        write_card(root)
+        manifest = {"config": asdict(config), "summary": summary, "episodes": records}
+        write_atomic(root / "manifest.json", json.dumps(manifest, indent=1, default=str).encode("utf-8"))
+    log(format_summary(summary))
+    return summary
+
+
+def _run(todo: list[Episode], config: CollectConfig, root: Path, done: dict[str, dict[str, Any]]) -> None:
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), unit="episode", disable=not config.progress, dynamic_ncols=True)
+    samples = 0
+
+    def finished(record: dict[str, Any]) -> None:
+        nonlocal samples
+        done[record["key"]] = record
+        samples += record.get("samples", 0)
+        bar.update(1)
+        bar.set_postfix(samples=samples, last=record["key"])
+
+    try:
+        if config.workers == 1:
+            for episode in todo:
+                finished(run_episode(episode, config, str(root)))
+            return
+        with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
+            pending = {pool.submit(run_episode, e, config, str(root)) for e in todo}
+            while pending:
+                ready, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in ready:
+                    finished(future.result())
+    finally:
+        bar.close()
+
+
+def main() -> None:
+    import hydra
+
+    @hydra.main(version_base="1.3", config_path="../conf", config_name="collect")
+    def _main(cfg: Any) -> None:
+        collect(load_collect_config(cfg))
+
+    _main()
+
+
+if __name__ == "__main__":
+    main()

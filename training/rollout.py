@@ -1,0 +1,307 @@
+"""One collection episode: drive a scenario in `sim.env.DriveEnv` with a behaviour policy, label every kept step with
+the expert (and with the motion labeller from what happened next), explain it with a teacher, and commit it.
+
+Commit order (each step atomic): the episode's images (a temporary folder renamed into place), then its shard
+(`<split>/<key>.jsonl`, written to a temporary name and `os.replace`d), then its record `episodes/<key>.json`, which
+marks the episode done. An interrupted episode leaves no record and is redone from scratch on resume, rewriting the
+same files, so no sample is ever duplicated or truncated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from planner.actions import PATH_ACTIONS, SPEED_ACTIONS, MetaAction, format_answer
+from planner.prompt import build_prompt
+from sim.env import DriveEnv, action_of
+from training.labeling import Trajectory, label_times
+from training.procedural import random_scenario
+from training.reasoning import Teacher, TeacherInput, make_teacher, teacher_stats
+
+if TYPE_CHECKING:
+    from training.collect import CollectConfig
+
+EPISODES_DIR = "episodes"
+IMAGES_DIR = "images"
+
+
+@dataclass(frozen=True)
+class BehaviorConfig:
+    """DAgger-style mixing: mostly the expert drives; now and then a perturbed action is held for a few steps, so the
+    data shows the expert's way back (every step is still labelled with the expert's action)."""
+
+    perturb_prob: float = 0.08  # chance per expert-driven step to start a perturbation
+    perturb_steps: tuple[int, int] = (2, 6)  # how many steps a perturbation is held (inclusive range)
+    speed_only: float = 0.7  # chance that only the speed action is perturbed (the expert's path is kept)
+    warmup_steps: int = 2  # no perturbation in an episode's first steps
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.perturb_prob <= 1.0 and 0.0 <= self.speed_only <= 1.0):
+            raise ValueError("behavior.perturb_prob and behavior.speed_only must be in [0, 1]")
+        if not 1 <= self.perturb_steps[0] <= self.perturb_steps[1]:
+            raise ValueError(f"behavior.perturb_steps must be 1 <= low <= high, got {self.perturb_steps}")
+
+
+class BehaviorPolicy:
+    def __init__(self, config: BehaviorConfig, rng: np.random.Generator) -> None:
+        self.config, self.rng = config, rng
+        self.remaining = 0
+        self.current = np.zeros(2, dtype=np.int64)
+
+    def act(self, expert: np.ndarray, step: int) -> np.ndarray:
+        """The action to execute: the expert's, or the perturbation in progress."""
+        cfg, rng = self.config, self.rng
+        if self.remaining == 0 and step >= cfg.warmup_steps and rng.random() < cfg.perturb_prob:
+            self.remaining = int(rng.integers(cfg.perturb_steps[0], cfg.perturb_steps[1] + 1))
+            speed = rng.choice([i for i in range(len(SPEED_ACTIONS)) if i != expert[0]])
+            path = expert[1]
+            if rng.random() >= cfg.speed_only:
+                path = rng.choice([i for i in range(len(PATH_ACTIONS)) if i != expert[1]])
+            self.current = np.array([speed, path], dtype=np.int64)
+        if self.remaining > 0:
+            self.remaining -= 1
+            return self.current.copy()
+        return np.asarray(expert, dtype=np.int64).copy()
+
+
+@dataclass(frozen=True)
+class Episode:
+    key: str  # unique; names the shard, the image folder and the record
+    source: str  # "suite" or "procedural"
+    seed: int  # the run seed (procedural: also the town seed); decides the split
+    split: str
+    scenario: str | None = None  # suite name or YAML path (source "suite")
+    weather: str | None = None  # overrides the scenario's weather
+
+
+def stable_unit(*parts: Any) -> float:
+    """A number in [0, 1) fixed by `parts` on every machine and Python version."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class LoadFailure(RuntimeError):
+    """The episode's scenario could not be built (recorded as a failed episode, not retried on resume)."""
+
+
+def _load(env: DriveEnv, episode: Episode, config: CollectConfig) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Reset on the episode's scenario; procedural towns that cannot host a draw get simpler draws."""
+    if episode.source == "suite":
+        scenario = env.resolve_scenario(episode.scenario)
+        if episode.weather:
+            scenario = scenario.model_copy(update={"weather": episode.weather})
+        try:
+            obs, info = env.reset(options={"scenario": scenario, "seed": episode.seed})
+        except Exception as err:
+            raise LoadFailure(f"{type(err).__name__}: {err}") from err
+        return scenario, obs, info
+    errors = []
+    for variant, lights, actors in (
+        (0, True, True),
+        (0, False, True),
+        (1, True, True),
+        (1, False, False),
+        (2, False, False),
+    ):
+        data = random_scenario(episode.seed, config.sources.procedural, variant, lights, actors)
+        try:
+            obs, info = env.reset(options={"scenario": data, "seed": episode.seed})
+            return data, obs, info
+        except Exception as err:  # a draw the town cannot host: try the next one
+            errors.append(f"{type(err).__name__}: {err}")
+    raise LoadFailure("no procedural draw could be loaded: " + " | ".join(errors))
+
+
+def _save_image(image: np.ndarray, path: Path, config: CollectConfig) -> None:
+    if config.image_format == "png":
+        Image.fromarray(image).save(path, compress_level=config.png_compress_level)
+    else:
+        Image.fromarray(image).save(path, quality=config.jpeg_quality)
+
+
+def _keep_probability(action: MetaAction, balance: dict[str, float]) -> float:
+    return balance.get(action.speed, 1.0) * balance.get(action.path, 1.0)
+
+
+def run_episode(episode: Episode, config: CollectConfig, root: str) -> dict[str, Any]:
+    """Drive, label, explain and commit one episode; returns its record."""
+    started, base = time.perf_counter(), Path(root)
+    parent = os.getppid()
+    env = DriveEnv({**dict(config.env), "sim": dict(config.sim)})
+    teacher = make_teacher(config.teacher)
+    record: dict[str, Any] = {"key": episode.key, "source": episode.source, "seed": episode.seed}
+    record["split"] = episode.split
+    tmp_dir = base / IMAGES_DIR / f".tmp-{episode.key}-{os.getpid()}"
+    try:
+        try:
+            scenario, obs, info = _load(env, episode, config)
+        except LoadFailure as err:
+            record.update(status="load_failed", error=str(err)[:2000], samples=0, wall_s=time.perf_counter() - started)
+            commit_episode(base, episode, [], tmp_dir, record)
+            return record
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        rows, ticks, perturbed_at = _drive(env, episode, config, teacher, obs, info, tmp_dir, parent)
+    finally:
+        env.close()
+    traj = Trajectory.concatenate(ticks["parts"])
+    motion = label_times(traj, [r["time"] for r in rows], config.labeling)
+    horizon = config.labeling.horizon_s
+    for row, label in zip(rows, motion, strict=True):
+        row["motion_action"] = "" if label is None else str(label)
+        row["on_policy"] = not any(row["time"] - 1e-6 <= t < row["time"] + horizon for t in perturbed_at)
+    name = scenario["name"] if isinstance(scenario, dict) else scenario.name
+    tags = list(scenario["tags"] if isinstance(scenario, dict) else scenario.tags) or [episode.source]
+    weather = scenario["weather"] if isinstance(scenario, dict) else scenario.weather
+    if weather not in tags:
+        tags.append(weather)
+    for row in rows:
+        row.update(scenario=name, seed=episode.seed, tags=tags, weather=weather, source=episode.source)
+    record.update(
+        status="ok",
+        scenario=name,
+        tags=tags,
+        ending=ticks["ending"],
+        infractions=ticks["infractions"],
+        steps=ticks["steps"],
+        samples=len(rows),
+        dropped_balance=ticks["dropped_balance"],
+        perturbed_steps=len(perturbed_at),
+        teacher=teacher_stats(teacher),
+        speed_counts=dict(Counter(r["speed_action"] for r in rows)),
+        path_counts=dict(Counter(r["path_action"] for r in rows)),
+        wall_s=round(time.perf_counter() - started, 2),
+    )
+    if os.getppid() != parent:  # the collector died: leave the episode for its rerun
+        raise SystemExit(1)
+    commit_episode(base, episode, [_ordered(r) for r in rows], tmp_dir, record)
+    return record
+
+
+def _drive(
+    env: DriveEnv,
+    episode: Episode,
+    config: CollectConfig,
+    teacher: Teacher | None,
+    obs: dict[str, Any],
+    info: dict[str, Any],
+    tmp_dir: Path,
+    parent: int,
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[float]]:
+    rng = np.random.default_rng([episode.seed, 0xBE4])
+    policy = BehaviorPolicy(config.behavior, np.random.default_rng([episode.seed, 0xDA6]))
+    rows: list[dict[str, Any]] = []
+    parts, perturbed_at, infractions = [info["trajectory"]], [], []
+    step, stalled, dropped = 0, 0, 0
+    ext = "png" if config.image_format == "png" else "jpg"
+    while True:
+        executed = policy.act(info["expert_index"], step)
+        expert = MetaAction(*info["expert"].split(", "))
+        if step % config.sample_every == 0:
+            if rng.random() < _keep_probability(expert, dict(config.balance)):
+                row = _sample(episode, config, teacher, obs, info, expert, executed, step, tmp_dir, ext)
+                if row is not None:
+                    rows.append(row)
+            else:
+                dropped += 1
+        if not np.array_equal(executed, info["expert_index"]):
+            perturbed_at.append(float(info["time"]))
+        obs, _, terminated, truncated, info = env.step(executed)
+        parts.append(info["trajectory"])
+        infractions += [i["type"] for i in info["infractions"]]
+        step += 1
+        stalled = stalled + 1 if abs(float(obs["speed"][0])) < 0.2 else 0
+        ending = info["ending"] or ("stalled" if stalled >= config.stall_steps else "")
+        if config.max_steps is not None and step >= config.max_steps:
+            ending = ending or "max_steps"
+        if terminated or truncated or ending:
+            break
+        if os.getppid() != parent:
+            raise SystemExit(1)
+    summary = {"parts": parts, "ending": ending, "steps": step, "infractions": infractions, "dropped_balance": dropped}
+    return rows, summary, perturbed_at
+
+
+def _sample(
+    episode: Episode,
+    config: CollectConfig,
+    teacher: Teacher | None,
+    obs: dict[str, Any],
+    info: dict[str, Any],
+    expert: MetaAction,
+    executed: np.ndarray,
+    step: int,
+    tmp_dir: Path,
+    ext: str,
+) -> dict[str, Any] | None:
+    """One dataset row (None when the teacher's reasoning was rejected)."""
+    speed, navigation = float(obs["speed"][0]), str(obs["navigation"])
+    thinking = ""
+    if teacher is not None:
+        seed = int(stable_unit(episode.key, step) * 2**31)
+        sample = TeacherInput(expert, info["facts"], speed, navigation, obs["image"], seed, info["explanation"])
+        text = teacher.explain(sample)
+        if text is None:
+            return None
+        thinking = f"<think> {text} </think>"
+    image = f"{IMAGES_DIR}/{episode.key}/{step:04d}.{ext}"
+    _save_image(obs["image"], tmp_dir / f"{step:04d}.{ext}", config)
+    return {
+        "image": image,
+        "problem": build_prompt(speed, navigation),
+        "solution": format_answer(expert),
+        "thinking": thinking,
+        "speed": round(speed, 3),
+        "navigation": navigation,
+        "speed_action": expert.speed,
+        "path_action": expert.path,
+        "episode": episode.key,
+        "step": step,
+        "time": round(float(info["time"]), 3),
+        "executed_action": str(action_of(executed)),
+        "perturbed": bool(str(action_of(executed)) != str(expert)),
+        "facts": json.dumps(info["facts"], sort_keys=True, default=float),
+    }
+
+
+_ORDER = ("image", "problem", "solution", "thinking", "speed", "navigation", "speed_action", "path_action")
+_ORDER += ("scenario", "seed", "tags")
+
+
+def _ordered(row: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: row[k] for k in _ORDER}, **{k: v for k, v in row.items() if k not in _ORDER}}
+
+
+def commit_episode(root: Path, episode: Episode, rows: list[dict[str, Any]], tmp_dir: Path, record: dict) -> None:
+    for split in ("train", "validation"):  # a shard an interrupted attempt may have left
+        (root / split / f"{episode.key}.jsonl").unlink(missing_ok=True)
+    final = root / IMAGES_DIR / episode.key
+    if final.exists():
+        shutil.rmtree(final)
+    if rows:
+        os.replace(tmp_dir, final)
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        write_atomic(root / episode.split / f"{episode.key}.jsonl", text.encode("utf-8"))
+    else:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    write_atomic(root / EPISODES_DIR / f"{episode.key}.json", json.dumps(record, indent=1).encode("utf-8"))
