@@ -59,6 +59,7 @@ class Tracked:
     attributes: dict[str, Any] = field(default_factory=dict)
     plan: SpawnPlan | None = None  # scenario actors only
     controller: Any = None  # walker AI controller
+    controller_started: bool = False
     started: bool = False  # behaviour running (trigger fired, or none)
     braking: float = 0.0  # brake pedal held once a brake behaviour fired
     cross_left_m: float = 0.0  # distance still to walk
@@ -172,15 +173,20 @@ class ActorDirector:
             self._autopilot(t)
 
     def _wander(self, t: Tracked, speed: float) -> None:
+        """An AI controller for the walker; it is started on the next update (controllers need a tick first)."""
         bp = self.library.find(WALKER_CONTROLLER)
         controller = self.world.spawn_actor(bp, carla.Transform(), attach_to=t.actor)
         self.extra.append(controller)
         t.controller = controller
-        controller.start()
+        t.attributes["wander_speed"] = float(speed)
+
+    def _start_controller(self, t: Tracked) -> None:
+        t.controller_started = True
+        t.controller.start()
         target = self.world.get_random_location_from_navigation()
         if target is not None:
-            controller.go_to_location(target)
-        controller.set_max_speed(float(speed))
+            t.controller.go_to_location(target)
+        t.controller.set_max_speed(t.attributes.get("wander_speed", 1.4))
 
     def update(self, time_s: float, ego_xy: tuple[float, float], dt: float) -> None:
         """Fire due triggers and advance scripted motions (called before each tick)."""
@@ -189,6 +195,8 @@ class ActorDirector:
             if plan is None:
                 continue
             trig = plan.spec.trigger
+            if t.controller is not None and not t.controller_started:
+                self._start_controller(t)
             if not t.started and trig is not None and self._due(t, trig, time_s, ego_xy):
                 self._start(t)
             if t.braking > 0:
@@ -268,13 +276,8 @@ class ActorDirector:
     def start_walkers(self) -> None:
         """Walker AI controllers need one tick after spawning before they can be started."""
         for t in self.tracked:
-            if t.plan is None and t.controller is not None and not t.started:
-                t.started = True
-                t.controller.start()
-                target = self.world.get_random_location_from_navigation()
-                if target is not None:
-                    t.controller.go_to_location(target)
-                t.controller.set_max_speed(t.attributes.get("wander_speed", 1.4))
+            if t.plan is None and t.controller is not None and not t.controller_started:
+                self._start_controller(t)
 
     def _track_batch(self, batch: list[Any]) -> list[Tracked]:
         if not batch:
@@ -312,7 +315,7 @@ class ActorDirector:
 
     def stop_controllers(self) -> None:
         for t in self.tracked:
-            if t.controller is not None:
+            if t.controller is not None and t.controller_started:
                 t.controller.stop()
 
 

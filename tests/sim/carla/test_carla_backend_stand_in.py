@@ -90,6 +90,7 @@ def test_load_holds_the_server_in_synchronous_mode_and_close_gives_everything_ba
                     "behavior": {"type": "cross"},
                     "trigger": {"ego_within_m": 20},
                 },
+                {"kind": "pedestrian", "at": {"s": 30, "d": 8.0}},  # wanders with an AI controller
             ]
         ),
         seed=5,
@@ -125,6 +126,8 @@ def test_load_holds_the_server_in_synchronous_mode_and_close_gives_everything_ba
     backend.force_light(light.id, "red", duration_s=1.0)
     backend.step(VehicleControl(throttle=0.3))
     assert backend.ground_truth().lights[0].color == LightColor.RED
+    (walker_ai,) = [a for a in server.actors.values() if a.type_id == "controller.ai.walker"]
+    assert [name for name, _ in walker_ai.calls][:2] == ["start", "go_to_location"]  # started a tick after spawning
     for _ in range(25):
         backend.step(VehicleControl(brake=1.0))
     assert backend.ground_truth().time == pytest.approx(26 * 0.05)
@@ -182,3 +185,45 @@ def test_scenario_problems_are_invalid_scenarios(server: StandInServer) -> None:
     outcome, _ = drive(Always("KEEP, STRAIGHT"), lights)
     assert outcome.status == Status.INVALID_SCENARIO and "no junction 3" in outcome.error["message"]
     assert np.isfinite(outcome.wall_time_s)
+
+
+def test_triggered_behaviours_reach_the_server(server: StandInServer) -> None:
+    backend = carla_backend.CarlaBackend(timeout_s=2.0, render=False)
+    backend.load(
+        scenario(
+            actors=[
+                {
+                    "kind": "pedestrian",
+                    "at": {"s": 40, "d": 5.0},
+                    "behavior": {"type": "cross", "speed": 2.0},
+                    "trigger": {"time_s": 0.1},
+                },
+                {
+                    "kind": "vehicle",
+                    "at": {"s": 50, "d": 0.0},
+                    "speed": 5.0,
+                    "behavior": {"type": "brake", "decel": 4.0},
+                    "trigger": {"time_s": 0.2},
+                },
+                {"kind": "vehicle", "at": {"s": 30, "d": -3.5}, "behavior": {"type": "run_red_light"}},
+            ]
+        ),
+        seed=1,
+    )
+    walker, braking, runner = (t.actor for t in backend.director.tracked)
+    for _ in range(6):
+        backend.step(VehicleControl(brake=1.0))
+    walks = [args[0] for name, args in walker.calls if name == "apply_control"]
+    assert walks and walks[0].speed == pytest.approx(2.0)
+    assert (walks[0].direction.x, walks[0].direction.y) == pytest.approx(
+        (0.0, 1.0), abs=1e-6
+    )  # our -y (towards the route) is CARLA +y
+    assert ("set_autopilot", (False, 8000)) in braking.calls
+    brakes = [args[0].brake for name, args in braking.calls if name == "apply_control"]
+    assert brakes and brakes[-1] == pytest.approx(0.5)  # 4 m/s^2 of the ~8 a full pedal gives
+    assert ("set_autopilot", (True, 8000)) in runner.calls
+    tm = [(name, args[1:]) for name, args in server.calls if name.startswith("tm.ignore")]
+    assert ("tm.ignore_lights_percentage", (100.0,)) in tm and ("tm.ignore_signs_percentage", (100.0,)) in tm
+    assert backend.ground_truth().actors[1].attributes.get("braking")
+    assert np.array_equal(backend.observe().image, np.zeros((270, 480, 3), dtype=np.uint8))  # render: false
+    backend.close()
