@@ -18,7 +18,7 @@ class ConfigError(ValueError):
     """A config mapping does not fit its dataclass (unknown key or wrong nested type)."""
 
 
-def _plain(data: Any) -> Any:
+def plain(data: Any) -> Any:
     """OmegaConf containers to plain dicts/lists (without importing OmegaConf when it is not used)."""
     if type(data).__module__.startswith("omegaconf"):
         from omegaconf import OmegaConf
@@ -30,7 +30,7 @@ def _plain(data: Any) -> Any:
 def from_mapping(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
     """Instantiate dataclass `cls` from `data`; nested dataclass fields are built recursively."""
     where = where or cls.__name__
-    data = _plain(data) or {}
+    data = plain(data) or {}
     if isinstance(data, cls):
         return data
     if not isinstance(data, Mapping):

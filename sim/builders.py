@@ -17,19 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.meta_action import MetaActionController, MetaActionControllerConfig
-from planner.config import ConfigError, from_mapping
+from planner.config import ConfigError, from_mapping, plain
 from planner.interface import Planner
 from sim.types import Backend, RoadMap
 from sim.video import VideoConfig
-
-
-def plain(data: Any) -> Any:
-    """OmegaConf containers as plain dicts and lists; anything else unchanged."""
-    if type(data).__module__.startswith("omegaconf"):
-        from omegaconf import OmegaConf
-
-        return OmegaConf.to_container(data, resolve=True)
-    return data
 
 
 @dataclass(frozen=True)
@@ -38,16 +29,8 @@ class PlannerEntry:
     privileged: bool = False
 
 
-def build_expert_planner(config: Any) -> Planner:
-    from planner.expert import ExpertConfig, ExpertPlanner
-
-    config = dict(plain(config) or {})
-    config.pop("name", None)  # the expert is always called "expert"
-    return ExpertPlanner(from_mapping(ExpertConfig, config))
-
-
 PLANNERS: Mapping[str, PlannerEntry] = {
-    "expert": PlannerEntry("sim.builders:build_expert_planner", privileged=True),
+    "expert": PlannerEntry("planner.expert:build_expert_planner", privileged=True),
     "constant": PlannerEntry("planner.constant:build_constant_planner"),
     "vlm": PlannerEntry("planner.vlm:build_vlm_planner"),
 }

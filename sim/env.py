@@ -25,11 +25,12 @@ from gymnasium import spaces
 
 from controller.meta_action import MetaActionController, MetaActionControllerConfig
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS, MetaAction, format_answer
-from planner.config import ConfigError, from_mapping
+from planner.config import ConfigError, from_mapping, plain
+from planner.expert import build_expert_planner
 from planner.interface import Plan, PlannerContext, PlannerInput
 from planner.rewards import RewardConfig, path_reward, speed_reward
 from scenarios import check_placements, list_suite, load_scenario, scenario_from_dict
-from sim.builders import backend_factory, build_expert_planner, plain
+from sim.builders import backend_factory
 from sim.types import Backend, CameraConfig, InfractionType, RoadMap, WorldState
 
 ENV_ID = "alphadrive/Drive-v0"
