@@ -98,7 +98,7 @@ def restart_server(config: CarlaConfig, sleep: Callable[[float], None] = time.sl
             return client
         except RuntimeError as err:
             last = err
-            sleep(2.0)
+            sleep(min(2.0, max(0.0, deadline - time.monotonic())))
     raise _unreachable(config, last, restarted=True)
 
 
