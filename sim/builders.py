@@ -117,6 +117,10 @@ def backend_factory(config: Mapping[str, Any]) -> tuple[Callable[[], Backend], s
             hint = _unwrap_optional(hints.get(key))
             if isinstance(value, Mapping) and isinstance(hint, type) and dataclasses.is_dataclass(hint):
                 config[key] = from_mapping(hint, value, f"sim.{key}")
+    elif name == "carla":
+        from sim.carla.config import carla_config
+
+        carla_config(config)  # unknown keys and bad values fail here, before any route starts
     return (lambda: make_backend(name, **config)), name
 
 
