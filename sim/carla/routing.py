@@ -8,20 +8,13 @@ straight on to the next junction and searching a path to a connector with the as
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
+from sim.embedded import routing as embedded_routing
 from sim.embedded.lanegraph import LaneGraph
-from sim.embedded.routing import (
-    PlannedRoute,
-    RouteError,
-    build_route,
-    legs_from_sequence,
-    route_through,
-    shortest_sequence,
-)
+from sim.embedded.routing import PlannedRoute, RouteError, shortest_sequence
 from sim.types import Turn
 
 MAX_APPROACH_LANES = 200  # lanes walked looking for the next junction before giving up
@@ -95,47 +88,6 @@ def maneuver_sequence(
     return seq, s_first + left
 
 
-def route_from_maneuvers(
-    graph: LaneGraph, start: tuple[float, float, float], maneuvers: Sequence[Turn | str], tail_m: float = 60.0
-) -> PlannedRoute:
-    hit = graph.nearest(*start, max_dist=8.0)
-    if hit is None:
-        raise RouteError(f"route start ({start[0]:.1f}, {start[1]:.1f}) is not on a driving lane")
-    s0 = float(np.clip(hit.s, 0.0, graph.length[hit.lane]))
-    seq, s_end = maneuver_sequence(graph, hit.lane, s0, maneuvers, tail_m)
-    return build_route(graph, legs_from_sequence(graph, seq, s0, s_end))
-
-
-def route_from_seed(
-    graph: LaneGraph, maneuvers: Sequence[Turn | str], rng: np.random.Generator, tail_m: float = 60.0
-) -> PlannedRoute:
-    """A start drawn from `rng` among road lanes (not connectors, over 40 m) where every maneuver is possible."""
-    roads = [i for i in range(len(graph.ids)) if not graph.is_connector[i] and graph.length[i] > 40.0]
-    for lane in rng.permutation(roads):
-        try:
-            seq, s_end = maneuver_sequence(graph, int(lane), 5.0, maneuvers, tail_m)
-            return build_route(graph, legs_from_sequence(graph, seq, 5.0, s_end))
-        except RouteError:
-            continue
-    raise RouteError(f"no start on this map allows the maneuvers {list(maneuvers)}")
-
-
 def plan_route(graph: LaneGraph, spec: object, rng: np.random.Generator) -> PlannedRoute:
-    """Route from a scenario `route:` spec: waypoints, start + maneuvers, or maneuvers alone (our frame)."""
-
-    def get(key: str) -> object:
-        return spec.get(key) if isinstance(spec, dict) else getattr(spec, key, None)
-
-    waypoints, start, maneuvers = get("waypoints"), get("start"), get("maneuvers")
-    tail = float(get("length_m") or 60.0)  # type: ignore[arg-type]
-    if waypoints is not None:
-        wps = [tuple(map(float, w)) for w in waypoints]  # type: ignore[attr-defined]
-        poses = []
-        for i, (x, y) in enumerate(wps):
-            a, b = (wps[i], wps[i + 1]) if i + 1 < len(wps) else (wps[i - 1], wps[i])
-            poses.append((x, y, math.atan2(b[1] - a[1], b[0] - a[0])))
-        return route_through(graph, poses)
-    if start is not None:
-        x, y, yaw_deg = map(float, start)  # type: ignore[call-overload]
-        return route_from_maneuvers(graph, (x, y, math.radians(yaw_deg)), maneuvers or [], tail)  # type: ignore[arg-type]
-    return route_from_seed(graph, maneuvers or [], rng, tail)  # type: ignore[arg-type]
+    """Route from a scenario `route:` spec (our frame), with this module's maneuver search."""
+    return embedded_routing.plan_route(graph, spec, rng, sequence=maneuver_sequence)

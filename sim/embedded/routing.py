@@ -10,13 +10,16 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from sim.embedded.lanegraph import LaneGraph
 from sim.types import Route, RouteManeuver, Turn
+
+SequenceSearch = Callable[[LaneGraph, int, float, Sequence[Turn | str], float], tuple[list[int], float]]
+"""(graph, start lane, s on it, maneuvers, tail metres) -> (lane sequence, arc length where it ends)."""
 
 
 class RouteError(ValueError):
@@ -246,7 +249,7 @@ def route_through(graph: LaneGraph, poses: Sequence[tuple[float, float, float]])
     for x, y, yaw in poses:
         hit = graph.nearest(x, y, yaw, max_dist=8.0)
         if hit is None:
-            raise RouteError(f"waypoint ({x:.1f}, {y:.1f}) is not on a road")
+            raise RouteError(f"waypoint ({x:.1f}, {y:.1f}) is not on a driving lane")
         hits.append(hit)
     legs: list[Leg] = []
     for a, b in itertools.pairwise(hits):
@@ -260,47 +263,60 @@ def route_through(graph: LaneGraph, poses: Sequence[tuple[float, float, float]])
 
 
 def route_from_maneuvers(
-    graph: LaneGraph, start: tuple[float, float, float], maneuvers: Sequence[Turn | str], tail_m: float = 60.0
+    graph: LaneGraph,
+    start: tuple[float, float, float],
+    maneuvers: Sequence[Turn | str],
+    tail_m: float = 60.0,
+    sequence: SequenceSearch | None = None,
 ) -> PlannedRoute:
+    """From a start pose through the asked junction maneuvers; `sequence` finds the lanes (default: this map's)."""
     hit = graph.nearest(*start, max_dist=8.0)
     if hit is None:
-        raise RouteError(f"route start ({start[0]:.1f}, {start[1]:.1f}) is not on a road")
+        raise RouteError(f"route start ({start[0]:.1f}, {start[1]:.1f}) is not on a driving lane")
     s0 = float(np.clip(hit.s, 0.0, graph.length[hit.lane]))
-    seq, s_end = maneuver_sequence(graph, hit.lane, s0, maneuvers, tail_m)
+    seq, s_end = (sequence or maneuver_sequence)(graph, hit.lane, s0, maneuvers, tail_m)
     return build_route(graph, legs_from_sequence(graph, seq, s0, s_end))
 
 
 def route_from_seed(
-    graph: LaneGraph, maneuvers: Sequence[Turn | str], rng: np.random.Generator, tail_m: float = 60.0
+    graph: LaneGraph,
+    maneuvers: Sequence[Turn | str],
+    rng: np.random.Generator,
+    tail_m: float = 60.0,
+    sequence: SequenceSearch | None = None,
 ) -> PlannedRoute:
     """Maneuvers alone: the start (a little after a junction, on a road lane) is drawn from `rng` among the lanes
     where every maneuver is possible."""
     roads = [i for i in range(len(graph.ids)) if not graph.is_connector[i] and graph.length[i] > 40.0]
     for lane in rng.permutation(roads):
         try:
-            seq, s_end = maneuver_sequence(graph, int(lane), 5.0, maneuvers, tail_m)
+            seq, s_end = (sequence or maneuver_sequence)(graph, int(lane), 5.0, maneuvers, tail_m)
         except RouteError:
             continue
         return build_route(graph, legs_from_sequence(graph, seq, 5.0, s_end))
     raise RouteError(f"no start on this map allows the maneuvers {list(maneuvers)}")
 
 
-def plan_route(graph: LaneGraph, spec: object, rng: np.random.Generator) -> PlannedRoute:
-    """Route from a scenario `route:` spec (pydantic model or dict with waypoints / start / maneuvers / length_m)."""
+def plan_route(
+    graph: LaneGraph, spec: object, rng: np.random.Generator, sequence: SequenceSearch | None = None
+) -> PlannedRoute:
+    """Route from a scenario `route:` spec (pydantic model or dict with waypoints / start / maneuvers / length_m).
+
+    `sequence` is the maneuver search; maps whose roads split before junctions (CARLA towns) pass their own."""
 
     def get(key: str) -> object:
         return spec.get(key) if isinstance(spec, dict) else getattr(spec, key, None)
 
     waypoints, start, maneuvers = get("waypoints"), get("start"), get("maneuvers")
-    tail = float(get("length_m") or 60.0)
+    tail = float(get("length_m") or 60.0)  # type: ignore[arg-type]
     if waypoints is not None:
-        wps = [tuple(map(float, w)) for w in waypoints]
+        wps = [tuple(map(float, w)) for w in waypoints]  # type: ignore[attr-defined]
         poses = []
         for i, (x, y) in enumerate(wps):
             a, b = (wps[i], wps[i + 1]) if i + 1 < len(wps) else (wps[i - 1], wps[i])
             poses.append((x, y, math.atan2(b[1] - a[1], b[0] - a[0])))
         return route_through(graph, poses)
     if start is not None:
-        x, y, yaw_deg = map(float, start)  # type: ignore[arg-type]
-        return route_from_maneuvers(graph, (x, y, math.radians(yaw_deg)), maneuvers or [], tail)
-    return route_from_seed(graph, maneuvers or [], rng, tail)
+        x, y, yaw_deg = map(float, start)  # type: ignore[call-overload]
+        return route_from_maneuvers(graph, (x, y, math.radians(yaw_deg)), maneuvers or [], tail, sequence)  # type: ignore[arg-type]
+    return route_from_seed(graph, maneuvers or [], rng, tail, sequence)  # type: ignore[arg-type]
