@@ -40,6 +40,7 @@ from sim.embedded.weather import Weather, get_weather
 from sim.types import ActorState, CameraConfig, EgoState, LightColor, TrafficLightState
 
 NEAR_M, FAR_M = 0.5, 800.0
+SOLID_BIN_SORT = -100  # fixed-bin order of depth-tested solids: before the fog sheets (0..) and lit lamps (100)
 SKY_M = 600.0  # distance of the sky backdrop, inside the far plane
 GROUND_HALF_M = 700.0
 LIT_LAMP_PROTRUSION_M = 0.12  # lit lamps sit in front of the dark ones so a 16-bit depth buffer keeps them apart
@@ -93,11 +94,16 @@ class CameraRenderer:
             node.reparent_to(self._root)
             self._flat_state(node, layer)
         scenery.solid.reparent_to(self._root)
+        # Depth-tested solids go to the fixed bin (drawn in scene-graph order) rather than Panda3D's state-sorted
+        # opaque bin, which orders by state pointers: where depths tie, that order differed between renderer
+        # instances and so did a few pixels.
+        scenery.solid.set_bin("fixed", SOLID_BIN_SORT)
         self._sky(hfov, vfov)
         self._beam = self._headlight_gain() if self.weather.beam_gain > 1.0 else None
         if self.weather.fog_density > 0:
             self._fog_sheets(hfov, vfov)
         self._actors_root = self._root.attach_new_node("actors")
+        self._actors_root.set_bin("fixed", SOLID_BIN_SORT)
         self._actors = ActorPool(self._actors_root, self.weather)
         self._lamps = self._lit_lamps(network)
         self._lamp_state: dict[str, LightColor] = {}

@@ -54,10 +54,8 @@ def test_rendered_replay_is_bit_identical():
     _, img_a, _ = _run(sc, 2, controls, render=True)
     _, img_b, _ = _run(sc, 2, controls, render=True)
     assert len(img_a) == 3
-    # Separate CameraRenderer instances currently differ in a couple of pixels (a renderer issue, not world
-    # state: the states above are identical); allow at most 20 differing pixels per frame until that is fixed.
-    for x, y in zip(img_a, img_b, strict=True):
-        assert int((x != y).any(axis=2).sum()) <= 20
+    for x, y in zip(img_a, img_b, strict=True):  # separate renderer instances, bit-identical frames
+        assert np.array_equal(x, y)
     assert img_a[0].shape == (270, 480, 3) and img_a[0].std() > 5  # a real picture, not a blank frame
 
 
