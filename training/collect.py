@@ -34,7 +34,16 @@ from sim.types import WEATHER_PRESETS
 from training.labeling import LabelConfig, dataset_agreement
 from training.procedural import ProceduralConfig
 from training.reasoning import TeacherConfig
-from training.rollout import EPISODES_DIR, IMAGES_DIR, BehaviorConfig, Episode, run_episode, stable_unit, write_atomic
+from training.rollout import (
+    EPISODES_DIR,
+    IMAGES_DIR,
+    TRAJECTORIES_DIR,
+    BehaviorConfig,
+    Episode,
+    run_episode,
+    stable_unit,
+    write_atomic,
+)
 
 SPLITS = ("train", "validation")
 
@@ -57,7 +66,7 @@ class CollectConfig:
     sim: Mapping[str, Any] = field(default_factory=lambda: {"name": "embedded", "render": True})
     env: Mapping[str, Any] = field(default_factory=dict)  # sim.env.DriveEnvConfig fields except sim/scenarios
     sample_every: int = 1  # keep every n-th planning step
-    stall_steps: int = 20  # end an episode after this many steps at a standstill
+    stall_steps: int = 40  # end an episode after this many steps without route progress (longer than a red phase)
     max_steps: int | None = None  # per episode
     validation_fraction: float = 0.15
     image_format: str = "png"  # png | jpg
@@ -85,7 +94,7 @@ class CollectConfig:
 
 
 def load_collect_config(cfg: Any) -> CollectConfig:
-    from sim.builders import plain
+    from planner.config import plain
 
     data = dict(plain(cfg))
     data.pop("hydra", None)
@@ -145,6 +154,10 @@ def clean_uncommitted(root: Path, done: Mapping[str, Any]) -> int:
             if shard.stem not in done:
                 shard.unlink()
                 removed += 1
+    for log in (root / TRAJECTORIES_DIR).glob("*.npz"):
+        if log.stem not in done:
+            log.unlink()
+            removed += 1
     for folder in (root / IMAGES_DIR).glob("*"):
         if folder.is_dir() and not folder.name.startswith(".") and folder.name not in done:
             shutil.rmtree(folder)

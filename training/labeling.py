@@ -248,16 +248,36 @@ def agreement(reference: Sequence[str], motion: Sequence[str]) -> dict[str, Any]
     }
 
 
-def dataset_agreement(root: str | Path, on_policy_only: bool = False) -> dict[str, Any]:
-    """Agreement of the `motion_action` column of a collected dataset with its expert labels (every split)."""
+def load_trajectory(path: str | Path) -> Trajectory:
+    with np.load(path) as data:
+        return Trajectory(**{k: data[k] for k in data.files})
+
+
+def dataset_agreement(
+    root: str | Path, on_policy_only: bool = False, config: LabelConfig | None = None
+) -> dict[str, Any]:
+    """Agreement of motion labels with the expert labels of a collected dataset (every split).
+
+    Without `config` the stored `motion_action` column is used; with one, every sample is labelled again from its
+    episode's stored pose log (`trajectories/<episode>.npz`), e.g. to try other thresholds."""
+    root = Path(root)
     reference, motion = [], []
-    for shard in sorted(Path(root).glob("*/*.jsonl")):
+    logs: dict[str, Trajectory] = {}
+    for shard in sorted(root.glob("*/*.jsonl")):
         for line in shard.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            if not row.get("motion_action") or (on_policy_only and not row.get("on_policy", False)):
+            if on_policy_only and not row.get("on_policy", False):
                 continue
-            reference.append(f"{row['speed_action']}, {row['path_action']}")
-            motion.append(row["motion_action"])
+            label = row.get("motion_action", "")
+            if config is not None:
+                episode = row["episode"]
+                if episode not in logs:
+                    logs[episode] = load_trajectory(root / "trajectories" / f"{episode}.npz")
+                relabelled = label_times(logs[episode], [row["time"]], config)[0]
+                label = "" if relabelled is None else str(relabelled)
+            if label:
+                reference.append(f"{row['speed_action']}, {row['path_action']}")
+                motion.append(label)
     return agreement(reference, motion)
 
 
@@ -278,8 +298,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("dataset", help="dataset root (train/ and validation/ JSON-lines shards)")
     parser.add_argument("--on-policy", action="store_true", help="only samples whose next seconds the expert drove")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+    parser.add_argument("--relabel", metavar="YAML", help="label again from the pose logs with these thresholds")
     args = parser.parse_args(argv)
-    report = dataset_agreement(args.dataset, args.on_policy)
+    config = load_label_config(args.relabel) if args.relabel else None
+    report = dataset_agreement(args.dataset, args.on_policy, config)
     print(json.dumps(report, indent=2) if args.json else format_agreement(report))
     return 0
 

@@ -205,7 +205,7 @@ SPEED_WORDS = {
     "KEEP": "keep the current speed",
     "ACCELERATE": "accelerate",
     "DECELERATE": "slow down",
-    "STOP": "stop (or stay stopped)",
+    "STOP": "stop or stay stopped",
 }
 PATH_WORDS = {
     "STRAIGHT": "stay in the lane / go straight",

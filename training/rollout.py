@@ -2,14 +2,15 @@
 the expert (and with the motion labeller from what happened next), explain it with a teacher, and commit it.
 
 Commit order (each step atomic): the episode's images (a temporary folder renamed into place), then its shard
-(`<split>/<key>.jsonl`, written to a temporary name and `os.replace`d), then its record `episodes/<key>.json`, which
-marks the episode done. An interrupted episode leaves no record and is redone from scratch on resume, rewriting the
-same files, so no sample is ever duplicated or truncated.
+(`<split>/<key>.jsonl`, written to a temporary name and `os.replace`d) and its pose log `trajectories/<key>.npz`, then
+its record `episodes/<key>.json`, which marks the episode done. An interrupted episode leaves no record and is redone
+from scratch on resume, rewriting the same files, so no sample is ever duplicated or truncated.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 EPISODES_DIR = "episodes"
 IMAGES_DIR = "images"
+TRAJECTORIES_DIR = "trajectories"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,13 @@ class Episode:
     split: str
     scenario: str | None = None  # suite name or YAML path (source "suite")
     weather: str | None = None  # overrides the scenario's weather
+
+
+def trajectory_bytes(traj: Trajectory) -> bytes:
+    buffer = io.BytesIO()
+    arrays = {k: getattr(traj, k) for k in ("t", "x", "y", "yaw", "speed", "lateral", "lateral_valid", "in_junction")}
+    np.savez_compressed(buffer, **{k: v for k, v in arrays.items() if v is not None})
+    return buffer.getvalue()
 
 
 def stable_unit(*parts: Any) -> float:
@@ -194,7 +203,7 @@ def run_episode(episode: Episode, config: CollectConfig, root: str) -> dict[str,
     )
     if os.getppid() != parent:  # the collector died: leave the episode for its rerun
         raise SystemExit(1)
-    commit_episode(base, episode, [_ordered(r) for r in rows], tmp_dir, record)
+    commit_episode(base, episode, [_ordered(r) for r in rows], tmp_dir, record, traj)
     return record
 
 
@@ -212,7 +221,7 @@ def _drive(
     policy = BehaviorPolicy(config.behavior, np.random.default_rng([episode.seed, 0xDA6]))
     rows: list[dict[str, Any]] = []
     parts, perturbed_at, infractions = [info["trajectory"]], [], []
-    step, stalled, dropped = 0, 0, 0
+    step, stalled, dropped, best = 0, 0, 0, float(info["progress_m"])
     ext = "png" if config.image_format == "png" else "jpg"
     while True:
         executed = policy.act(info["expert_index"], step)
@@ -230,7 +239,9 @@ def _drive(
         parts.append(info["trajectory"])
         infractions += [i["type"] for i in info["infractions"]]
         step += 1
-        stalled = stalled + 1 if abs(float(obs["speed"][0])) < 0.2 else 0
+        # no route progress for long: standing (blocked) or lost (circling after a failed recovery)
+        stalled = 0 if info["progress_m"] > best + 0.5 else stalled + 1
+        best = max(best, float(info["progress_m"])) if stalled == 0 else best
         ending = info["ending"] or ("stalled" if stalled >= config.stall_steps else "")
         if config.max_steps is not None and step >= config.max_steps:
             ending = ending or "max_steps"
@@ -292,7 +303,14 @@ def _ordered(row: dict[str, Any]) -> dict[str, Any]:
     return {**{k: row[k] for k in _ORDER}, **{k: v for k, v in row.items() if k not in _ORDER}}
 
 
-def commit_episode(root: Path, episode: Episode, rows: list[dict[str, Any]], tmp_dir: Path, record: dict) -> None:
+def commit_episode(
+    root: Path,
+    episode: Episode,
+    rows: list[dict[str, Any]],
+    tmp_dir: Path,
+    record: dict[str, Any],
+    trajectory: Trajectory | None = None,
+) -> None:
     for split in ("train", "validation"):  # a shard an interrupted attempt may have left
         (root / split / f"{episode.key}.jsonl").unlink(missing_ok=True)
     final = root / IMAGES_DIR / episode.key
@@ -304,4 +322,6 @@ def commit_episode(root: Path, episode: Episode, rows: list[dict[str, Any]], tmp
         write_atomic(root / episode.split / f"{episode.key}.jsonl", text.encode("utf-8"))
     else:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+    if trajectory is not None:  # the ego's pose log, to relabel with other thresholds without driving again
+        write_atomic(root / TRAJECTORIES_DIR / f"{episode.key}.npz", trajectory_bytes(trajectory))
     write_atomic(root / EPISODES_DIR / f"{episode.key}.json", json.dumps(record, indent=1).encode("utf-8"))

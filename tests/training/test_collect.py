@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from chat_server import ChatServer
 from datasets import load_dataset
 from hydra import compose, initialize_config_dir
 from PIL import Image
@@ -237,3 +238,26 @@ def test_hydra_config_composes_into_the_typed_config() -> None:
     assert config.output_dir == "/tmp/x" and config.teacher.kind == "none"
     assert config.sim["camera"] == {"width": 480, "height": 270, "fov_deg": 90.0}
     assert config.labeling.horizon_s == 3.0 and config.behavior.perturb_steps == (2, 6)
+
+
+def explain_from_request(body: dict[str, Any]) -> str:
+    """A reply built from what the request carries: the deciding cause and the action in words."""
+    prompt = next(p["text"] for p in body["messages"][-1]["content"] if p["type"] == "text")
+    line = next(x for x in prompt.splitlines() if x.startswith("Action taken: "))
+    speed_words, path_words = line.split(" (", 1)[1].rsplit(").", 1)[0].split("; ")
+    cause = prompt.split("What decided it: ")[1].split("\n")[0].split(", so ")[0].split("; ")[0]
+    return f"<think> {cause.capitalize()}. So we {speed_words} and {path_words}. </think>"
+
+
+def test_collection_with_the_api_teacher_against_a_local_server(tmp_path: Path) -> None:
+    with ChatServer(respond=explain_from_request) as server:
+        teacher = {"kind": "api", "api": {"base_url": server.url, "model": "local-vlm", "api_key": "x"}}
+        sources = {"suite": ["red_light_stop"], "procedural_episodes": 0}
+        config = small_config(
+            tmp_path / "data", workers=1, max_steps=12, teacher=teacher, sources=sources, sim={"render": False}
+        )
+        summary = collect(config, log=lambda *_: None)
+    rows = read_rows(tmp_path / "data")
+    assert summary["teacher"] == {"accepted": len(rows), "rejected": 0, "reasons": {}} and len(rows) > 5
+    assert len(server.requests) >= len(rows)
+    assert all(" So we " in r["thinking"] and r["thinking"].endswith(" </think>") for r in rows)

@@ -175,3 +175,21 @@ def test_agreement_overall_and_per_class(tmp_path: Path) -> None:
     (tmp_path / "train" / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert dataset_agreement(tmp_path)["n"] == 4
     assert dataset_agreement(tmp_path, on_policy_only=True)["joint_accuracy"] == 1.0
+
+
+def test_agreement_relabels_from_stored_pose_logs(tmp_path: Path) -> None:
+    from training.rollout import trajectory_bytes
+
+    traj = drive(6.0, lambda t: np.maximum(0.0, 9.0 - 3.0 * t))  # brakes to a stop
+    (tmp_path / "trajectories").mkdir()
+    (tmp_path / "trajectories" / "ep.npz").write_bytes(trajectory_bytes(traj))
+    rows = [
+        {"episode": "ep", "time": 0.0, "speed_action": "STOP", "path_action": "STRAIGHT", "motion_action": ""},
+        {"episode": "ep", "time": 5.0, "speed_action": "STOP", "path_action": "STRAIGHT", "motion_action": ""},
+    ]
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "ep.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert dataset_agreement(tmp_path)["n"] == 0  # nothing stored
+    report = dataset_agreement(tmp_path, config=LabelConfig())
+    assert report["n"] == 1 and report["joint_accuracy"] == 1.0  # the second sample has no 3 s future
+    assert dataset_agreement(tmp_path, config=LabelConfig(horizon_s=0.5))["n"] == 2
