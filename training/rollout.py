@@ -266,7 +266,7 @@ def _sample(
     ext: str,
 ) -> dict[str, Any] | None:
     """One dataset row (None when the teacher's reasoning was rejected)."""
-    speed, navigation = float(obs["speed"][0]), str(obs["navigation"])
+    speed, navigation = round(float(obs["speed"][0]), 3), str(obs["navigation"])
     thinking = ""
     if teacher is not None:
         seed = int(stable_unit(episode.key, step) * 2**31)
@@ -282,7 +282,7 @@ def _sample(
         "problem": build_prompt(speed, navigation),
         "solution": format_answer(expert),
         "thinking": thinking,
-        "speed": round(speed, 3),
+        "speed": speed,
         "navigation": navigation,
         "speed_action": expert.speed,
         "path_action": expert.path,
