@@ -146,7 +146,8 @@ def done_records(root: Path) -> dict[str, dict[str, Any]]:
 def clean_uncommitted(root: Path, done: Mapping[str, Any]) -> int:
     """Remove what interrupted episodes left: temporary files, and shards or image folders without a record."""
     removed = 0
-    for path in list(root.glob(f"{IMAGES_DIR}/.tmp-*")) + list(root.glob("*/.*.tmp")):
+    leftovers = [*root.glob(f"{IMAGES_DIR}/.tmp-*"), *root.glob("*/.*.tmp"), *root.glob(".*.tmp")]
+    for path in leftovers:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
         removed += 1
     for split in SPLITS:
