@@ -28,6 +28,7 @@ class PedestrianConfig:
     corner_radius: float = 4.0  # sidewalk ends this close are joined round the corner
     crosswalk_reach: float = 6.0  # a crosswalk end this close to a sidewalk end is usable from it
     spread: float = 0.7  # m either side of the sidewalk centre
+    keep_clear_m: float = 0.5  # a crossing walker looks this far ahead for a vehicle standing in its way
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,9 @@ class Pedestrians:
             self.mode[k] = WAYPOINTS
 
     # ---- the tick -------------------------------------------------------------------------------------------
-    def step(self, dt: float, lights: LightController) -> None:
+    def step(self, dt: float, lights: LightController, vehicles: np.ndarray | None = None) -> None:
+        """Advance one tick. `vehicles` (M, 5: x, y, yaw, length, width) are boxes that crossing walkers do not
+        step into: a pedestrian waits for a car standing in its way instead of walking into its side."""
         if not self.ids:
             return
         walking = np.flatnonzero(self.mode == WALKING)
@@ -194,9 +197,14 @@ class Pedestrians:
             plan = self.plans[k]
             if plan.then is not None and self._may_cross(plan.then, lights):
                 self.mode[k] = WAYPOINTS
+        held = np.zeros(len(self.ids), dtype=bool)
         for k in np.flatnonzero(self.mode == WAYPOINTS):
-            self._follow(int(k), dt)
-        self.v = np.where((self.mode == WALKING) | (self.mode == WAYPOINTS), self.speed, 0.0)
+            if vehicles is not None and self._would_enter(int(k), dt, vehicles):
+                held[k] = True
+            else:
+                self._follow(int(k), dt)
+        moving = ((self.mode == WALKING) | (self.mode == WAYPOINTS)) & ~held
+        self.v = np.where(moving, self.speed, 0.0)
 
     def _walk_poses(self, idx: np.ndarray) -> None:
         assert self.walks is not None
@@ -227,6 +235,19 @@ class Pedestrians:
             return
         self.plans[k] = _Plan(list(pick.points), pick)
         self.mode[k] = WAITING if len(pick.points) > 1 else WAYPOINTS
+
+    def _would_enter(self, k: int, dt: float, vehicles: np.ndarray) -> bool:
+        """Whether the next step takes walker k into a vehicle box it is not already in."""
+        plan = self.plans[k]
+        if not plan.points or len(vehicles) == 0:
+            return False
+        here = np.array([self.x[k], self.y[k]])
+        heading = np.subtract(plan.points[0], here)
+        norm = float(np.hypot(*heading))
+        if norm < 1e-9:
+            return False
+        ahead = here + heading / norm * max(self.speed[k] * dt, self.cfg.keep_clear_m)
+        return bool(_inside(ahead, vehicles).any() and not _inside(here, vehicles).any())
 
     def _follow(self, k: int, dt: float) -> None:
         plan = self.plans[k]
@@ -260,3 +281,12 @@ class Pedestrians:
 
     def boxes(self) -> np.ndarray:
         return np.stack([self.x, self.y, self.yaw, self.size[:, 0], self.size[:, 1]], axis=1)
+
+
+def _inside(point: np.ndarray, boxes: np.ndarray, margin: float = 0.2) -> np.ndarray:
+    """Which oriented boxes (x, y, yaw, length, width) contain the point, grown by `margin`."""
+    d = point - boxes[:, :2]
+    c, s = np.cos(boxes[:, 2]), np.sin(boxes[:, 2])
+    along = d[:, 0] * c + d[:, 1] * s
+    across = -d[:, 0] * s + d[:, 1] * c
+    return (np.abs(along) < boxes[:, 3] / 2 + margin) & (np.abs(across) < boxes[:, 4] / 2 + margin)

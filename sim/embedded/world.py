@@ -141,7 +141,9 @@ class World:
         self._fire_triggers()
         ext, approach, ego_conn = self._npc_inputs()
         self.traffic.step(dt, self.lights.codes, ext, approach, ego_conn)
-        self.pedestrians.step(dt, self.lights)
+        e = self.ego
+        ego_box = np.array([[e.x, e.y, e.yaw, e.length, e.width]])
+        self.pedestrians.step(dt, self.lights, np.concatenate([ego_box, self.traffic.boxes()]))
         self._refresh_actor_arrays()
         moved = math.hypot(self.ego.x - before.x, self.ego.y - before.y)
         self.monitor.update(
