@@ -118,6 +118,7 @@ class Behavior(_Strict):
     turn: ManeuverName | None = Field(None, description="what a vehicle does at its next junction")
     side: Literal["left", "right"] | None = Field(None, description="cut_in: the side it comes from")
     decel: float = Field(6.0, gt=0.0, le=12.0, description="brake: deceleration, m/s^2")
+    resume_s: float | None = Field(None, gt=0.0, description="brake: seconds it stands before driving on")
     distance_m: float | None = Field(None, gt=0.0, description="cross: how far to walk; cut_in: gap ahead of ego")
 
 

@@ -75,10 +75,11 @@ def _map(rng: np.random.Generator, cfg: ProceduralConfig) -> dict[str, Any]:
     }
 
 
-def _actors(rng: np.random.Generator, cfg: ProceduralConfig, tags: list[str]) -> list[dict[str, Any]]:
-    """Scripted actors within the first 60 m of the route (every route is longer than that)."""
+def _actors(rng: np.random.Generator, cfg: ProceduralConfig, tags: list[str], lanes: int) -> list[dict[str, Any]]:
+    """Scripted actors within the first 60 m of the route (every route is longer than that). An obstacle closing
+    the lane is only placed where a same-direction lane leads round it (`lanes` >= 2)."""
     actors: list[dict[str, Any]] = []
-    if rng.random() < cfg.props:
+    if rng.random() < cfg.props and lanes >= 2:
         kind = str(rng.choice(["cone", "barrier", "parked_vehicle", "broken_vehicle"]))
         s = _uniform(rng, (40.0, 60.0))
         if kind == "cone":
@@ -99,7 +100,12 @@ def _actors(rng: np.random.Generator, cfg: ProceduralConfig, tags: list[str]) ->
         if kind == "truck" and rng.random() < 0.5:
             lead["cargo"] = "cones"
         if style == "brake":
-            lead["behavior"] = {"type": "brake", "decel": _uniform(rng, (3.0, 7.0))}
+            # It drives on after a pause, so an episode on a one-lane road does not stall behind it.
+            lead["behavior"] = {
+                "type": "brake",
+                "decel": _uniform(rng, (3.0, 7.0)),
+                "resume_s": _uniform(rng, (2.0, 8.0)),
+            }
             lead["trigger"] = {"time_s": _uniform(rng, (3.0, 12.0))}
         actors.append(lead)
         tags.append(f"lead_{style}")
@@ -150,7 +156,7 @@ def random_scenario(
     state = str(rng.choice(list(cfg.light_states)))
     duration = _uniform(rng, (4.0, 20.0))
     actor_tags: list[str] = []
-    scripted = _actors(rng, cfg, actor_tags)
+    scripted = _actors(rng, cfg, actor_tags, int(town["lanes"]))
     if lights and forced:
         scenario["lights"] = [{"junction": 0, "state": state, "duration_s": duration}]
         tags.append(f"forced_{state}_light")

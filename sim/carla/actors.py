@@ -62,6 +62,7 @@ class Tracked:
     controller_started: bool = False
     started: bool = False  # behaviour running (trigger fired, or none)
     braking: float = 0.0  # brake pedal held once a brake behaviour fired
+    stopped_at: float | None = None  # when a braking vehicle came to rest (for `resume_s`)
     cross_left_m: float = 0.0  # distance still to walk
     cross_dir: tuple[float, float] = (0.0, 0.0)  # our frame
     cross_speed: float = 0.0
@@ -199,10 +200,26 @@ class ActorDirector:
                 self._start_controller(t)
             if not t.started and trig is not None and self._due(t, trig, time_s, ego_xy):
                 self._start(t)
+            if t.braking > 0 and self._resumes(t, time_s):
+                t.braking = 0.0
+                self._autopilot(t)
             if t.braking > 0:
                 t.actor.apply_control(carla.VehicleControl(brake=t.braking))
             if t.cross_left_m > 0:
                 self._cross_step(t, dt)
+
+    @staticmethod
+    def _resumes(t: Tracked, time_s: float) -> bool:
+        """A braked vehicle with `behavior.resume_s` drives on once it has stood that long."""
+        behavior = t.plan.spec.behavior if t.plan is not None else None
+        resume = getattr(behavior, "resume_s", None)
+        if resume is None:
+            return False
+        v = t.actor.get_velocity()
+        if math.hypot(v.x, v.y) > 0.1:
+            return False
+        t.stopped_at = time_s if t.stopped_at is None else t.stopped_at
+        return time_s - t.stopped_at >= resume
 
     @staticmethod
     def _due(t: Tracked, trig: Any, time_s: float, ego_xy: tuple[float, float]) -> bool:

@@ -88,6 +88,7 @@ def _vehicle(world: World, index: int, aid: int, kind: ActorKind, spec: Any, x: 
         side=b.side if b is not None else None,
         decel=b.decel if b is not None else 6.0,
         speed=b.speed if b is not None else None,
+        resume_s=b.resume_s if b is not None else None,
     )
     limit = float(g.speed_limit[hit.lane])
     v_des = script.speed if script.speed is not None else (spec.speed if spec.speed > 0 else limit)

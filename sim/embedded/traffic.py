@@ -81,6 +81,7 @@ class Script:
     side: str | None = None  # cut_in: side it comes from
     decel: float = 6.0
     speed: float | None = None
+    resume_s: float | None = None  # brake: seconds it stands before driving on; None: it stays
     triggered: bool = False
 
 
@@ -114,6 +115,7 @@ class Traffic:
         self.hold = np.zeros(n, dtype=bool)  # parked: never moves
         self.ignore_rules = np.zeros(n, dtype=bool)
         self.forced_decel = np.zeros(n)
+        self.release_in = np.full(n, np.inf)  # s until a braked vehicle drives on
         self.lc_d0, self.lc_t = np.zeros(n), np.zeros(n)
         self.prev_conn = np.zeros(n, dtype=np.int64)
         self.x, self.y, self.yaw = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -149,6 +151,7 @@ class Traffic:
             "hold": cap == 0.0,
             "ignore_rules": False,
             "forced_decel": 0.0,
+            "release_in": np.inf,
             "lc_d0": 0.0,
             "lc_t": 0.0,
             "prev_conn": -1,
@@ -288,8 +291,16 @@ class Traffic:
         self.acc = (v_new - self.v) / dt
         self.s = self.s + 0.5 * (self.v + v_new) * dt
         self.v = v_new
-        self.hold |= (self.forced_decel > 0) & (self.v <= 0.0)  # a scripted hard brake ends standing still
+        braked = (self.forced_decel > 0) & (self.v <= 0.0)  # a scripted hard brake ends standing still
+        for k in np.flatnonzero(braked):
+            resume = self.scripts[k].resume_s
+            self.release_in[k] = np.inf if resume is None else resume
+        self.hold |= braked
         self.forced_decel = np.where(self.v <= 0.0, 0.0, self.forced_decel)
+        self.release_in = self.release_in - dt
+        released = self.release_in <= 0.0
+        self.hold &= ~released
+        self.release_in = np.where(released, np.inf, self.release_in)
 
         for k in np.flatnonzero(self.s > g.length[self.lane]):
             self._advance(int(k))

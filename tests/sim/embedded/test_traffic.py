@@ -74,3 +74,23 @@ def test_scripted_brake_and_cut_in():
     assert speeds[18] > 5.0 and tr.v[0] == 0.0  # driving until the trigger at 1 s, then braked to rest
     assert min(np.diff(speeds)) == pytest.approx(-7.0 * world.config.dt, abs=0.01)
     assert np.diff(speeds)[20] == pytest.approx(-7.0 * world.config.dt, abs=0.01)
+
+
+def test_braked_vehicle_stays_or_drives_on_after_resume_s():
+    def speeds_after(behavior: dict) -> list[float]:
+        actors = [
+            {"kind": "vehicle", "at": {"s": 20, "d": 0}, "speed": 8.0, "behavior": behavior, "trigger": {"time_s": 0.5}}
+        ]
+        world = World(scenario(actors=actors), 0)
+        out = []
+        for _ in range(200):  # 10 s, the ego held back
+            world.step(VehicleControl(brake=1.0))
+            out.append(float(world.traffic.v[0]))
+        return out
+
+    stays = speeds_after({"type": "brake", "decel": 7.0})
+    resumes = speeds_after({"type": "brake", "decel": 7.0, "resume_s": 3.0})
+    assert max(stays[60:]) == 0.0  # stopped within ~1.7 s and never moves again
+    stop = next(i for i, v in enumerate(resumes) if i > 10 and v == 0.0)
+    assert max(resumes[stop : stop + 58]) == 0.0  # stands for 3 s ...
+    assert resumes[-1] > 3.0  # ... then drives on
