@@ -35,10 +35,15 @@ class LongitudinalController:
         self.pid.reset()
         self.accel_cmd = 0.0
 
-    def step(self, speed: float, target_speed: float, dt: float, emergency: bool = False) -> tuple[float, float]:
-        """(throttle, brake) for one tick."""
+    def step(
+        self, speed: float, target_speed: float, dt: float, emergency: bool = False, accel_cap: float | None = None
+    ) -> tuple[float, float]:
+        """(throttle, brake) for one tick. `accel_cap` (m/s^2, e.g. the constant deceleration that stops at a
+        point) bounds the command from above as a feed-forward, so braking starts without waiting for the PID."""
         cfg = self.config
         wanted = self.pid.step(target_speed - speed, dt)
+        if accel_cap is not None:
+            wanted = min(wanted, accel_cap)
         low = -cfg.max_decel if emergency else -cfg.comfort_decel
         wanted = min(cfg.max_accel, max(low, wanted))
         jerk_step = cfg.max_jerk * dt * (4.0 if emergency else 1.0)

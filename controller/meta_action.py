@@ -32,6 +32,7 @@ class MetaActionControllerConfig:
     lateral_accel_max: float = 2.0  # m/s^2, sets the speed through curves
     profile_decel: float = 2.0  # m/s^2 the speed profile plans with; below comfort_decel to leave room for lag
     stop_decel: float = 4.0  # m/s^2 of a STOP that has no stop line to aim for: firm, short of an emergency
+    feedforward_min_decel: float = 0.5  # m/s^2: below this a STOP leaves braking to the speed loop alone
     stop_margin_m: float = 1.5  # front bumper stops this far before a stop line
     stop_line_slack_m: float = 12.0  # a line this much beyond the comfortable stopping point is still used
     lane_change_time_s: float = 3.0  # lateral move duration (distance = speed x time, at least the minimum)
@@ -115,8 +116,8 @@ class MetaActionController:
         if path is None:  # off the map: brake to a stop, wheels straight
             return VehicleControl(throttle=0.0, steer=0.0, brake=1.0)
         self.last_path = path
-        target, emergency = self._speed_target(ego, path)
-        throttle, brake = self.longitudinal.step(ego.speed, target, dt, emergency=emergency)
+        target, emergency, accel_cap = self._speed_target(ego, path)
+        throttle, brake = self.longitudinal.step(ego.speed, target, dt, emergency=emergency, accel_cap=accel_cap)
         return VehicleControl.clipped(throttle, self._steer(ego, path.points), brake)
 
     def _reference_path(self, ego: EgoState, route: Route | None) -> LanePath | None:
@@ -140,8 +141,9 @@ class MetaActionController:
         here = self.road_map.locate(ego.x, ego.y, ego.yaw)
         return self.road_map.speed_limit(here.lane_id) if here else self.config.speed_step
 
-    def _speed_target(self, ego: EgoState, path: LanePath) -> tuple[float, bool]:
-        """The speed to track now: the target, capped by limits and curves ahead, and by the stop point on STOP."""
+    def _speed_target(self, ego: EgoState, path: LanePath) -> tuple[float, bool, float | None]:
+        """(speed to track now, emergency, acceleration cap): the target, capped by limits and curves ahead and by
+        the stop point on STOP; on STOP the cap is the constant deceleration that ends exactly at the stop point."""
         cfg, lon = self.config, self.config.longitudinal
         pts = path.points
         dist = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
@@ -149,10 +151,11 @@ class MetaActionController:
         reachable = float(np.sqrt(caps**2 + 2.0 * cfg.profile_decel * dist).min())
         cap = min(reachable, float(path.speed_limits[0]))
         if self.action.speed != "STOP":
-            return min(self.target_speed, cap), False
+            return min(self.target_speed, cap), False, None
         stop_at, decel = self._stop_distance(ego, path)
         needed = ego.speed**2 / (2.0 * max(stop_at, 0.1))
-        return min(self.stop_from, cap, stopping_speed(stop_at, decel)), needed > lon.comfort_decel
+        target = min(self.stop_from, cap, stopping_speed(stop_at, decel))
+        return target, needed > lon.comfort_decel, (-needed if needed > cfg.feedforward_min_decel else None)
 
     def _stop_distance(self, ego: EgoState, path: LanePath) -> tuple[float, float]:
         """(metres the box centre may still travel, deceleration to plan with). A moving car aims for a stop line

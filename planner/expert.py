@@ -32,6 +32,7 @@ class ExpertConfig:
     standstill_gap_m: float = 5.0
     headway_s: float = 1.8
     plan_decel: float = 1.5  # m/s^2 the approach to a stop is planned with
+    creep_gain: float = 0.5  # 1/s: close to a stop point the approach speed is this times the remaining gap
     stop_decel: float = 1.6  # STOP for a stop line once stopping at it needs at least this
     obstacle_stop_decel: float = 2.5  # STOP for an obstacle once stopping short of it needs at least this
     yellow_max_decel: float = 3.5  # stop at yellow when it needs no more than this
@@ -302,9 +303,10 @@ class ExpertPlanner:
             facts[key]["cargo"] = lead.actor.attributes["cargo"]
         lead_speed = max(lead.along_speed, 0.0)
         lead_stop = lead.ahead + lead_speed**2 / (2 * cfg.lead_brake_decel) - cfg.obstacle_margin_m
-        stops.append(_Stop(lead_stop, "lead_vehicle", predicted=True))
+        cause = "obstacle" if key == "obstacle" else "lead_vehicle"
+        stops.append(_Stop(lead_stop, cause, predicted=True))
         if lead_speed < 0.5 or lead.ahead < cfg.standstill_gap_m:
-            stops.append(_Stop(lead.ahead - cfg.obstacle_margin_m, "obstacle" if key == "obstacle" else "lead_vehicle"))
+            stops.append(_Stop(lead.ahead - cfg.obstacle_margin_m, cause))
             return math.inf
         desired_gap = cfg.standstill_gap_m + cfg.headway_s * speed
         return max(0.0, lead_speed + (lead.ahead - desired_gap) / 2.0)
@@ -400,10 +402,14 @@ class ExpertPlanner:
         static = [st for st in stops if not st.predicted]
         nearest_static = min(static, key=lambda st: st.distance, default=None)
         if nearest_static is not None and nearest_static.distance < 60.0:
-            approach = math.sqrt(2 * cfg.plan_decel * max(nearest_static.distance, 0.0))
+            # A braking profile far out, a creep (speed proportional to the gap) close in, so the car arrives slowly
+            # and a final STOP does not overshoot.
+            gap = max(nearest_static.distance, 0.0)
+            approach = min(math.sqrt(2 * cfg.plan_decel * gap), cfg.creep_gain * gap)
             if approach < speed - cfg.speed_tolerance:
                 return "DECELERATE", nearest_static.cause
-            wanted = min(wanted, approach)
+            if approach < wanted:
+                wanted, cap_cause = approach, nearest_static.cause
         if wanted < speed - cfg.speed_tolerance:
             return "DECELERATE", "speed_limit" if cap_cause == "clear_road" else cap_cause
         return ("ACCELERATE" if wanted > speed + cfg.speed_tolerance else "KEEP"), cap_cause

@@ -79,11 +79,12 @@ def first_conflict(
     for t in np.arange(0.0, horizon_s + 1e-9, step_s):
         ahead = tracked.ahead + v_along * t
         d = tracked.d + v_across * t
-        if ahead < -1.0 or not overlaps_corridor(d, tracked.half_across, corridor_centre, corridor_half):
+        # Beside or behind the front bumper braking cannot help (and pulling away does): only what is ahead counts.
+        if ahead < 0.0 or not overlaps_corridor(d, tracked.half_across, corridor_centre, corridor_half):
             continue
         ego_arrival = max(ahead, 0.0) / max(ego_speed, 1.0)
         if ego_arrival <= t + arrival_slack_s:
-            return max(ahead, 0.0)
+            return ahead
     return None
 
 
