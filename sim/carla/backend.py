@@ -315,13 +315,7 @@ class CarlaBackend:
         stop_info = None
         if stop is not None:
             color = color_of(self.lights[stop.light_id].state).value if stop.light_id in self.lights else None
-            stop_info = {
-                "distance_m": stop.s - self.route_s,
-                "light_id": stop.light_id,
-                "color": color,
-                "stop_sign": stop.stop_sign,
-                "junction_id": stop.junction_id,
-            }
+            stop_info = stop.describe(self.route_s, color)
         return {
             "lane_s": self.lane_s,
             "route_d": self.route_d,

@@ -12,6 +12,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,16 @@ class RouteStop:
     light_id: str | None
     stop_sign: bool
     junction_id: str | None
+
+    def describe(self, route_s: float, color: str | None) -> dict[str, Any]:
+        """The `stop_ahead` entry of ground-truth extras, seen from route position `route_s`."""
+        return {
+            "distance_m": self.s - route_s,
+            "light_id": self.light_id,
+            "color": color,
+            "stop_sign": self.stop_sign,
+            "junction_id": self.junction_id,
+        }
 
 
 @dataclass(frozen=True)

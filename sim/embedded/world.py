@@ -316,13 +316,7 @@ class World:
             color = None
             if stop.light_id is not None:
                 color = self.lights.color(self.lights.ids.index(stop.light_id)).value
-            stop_info = {
-                "distance_m": stop.s - tr.route_s,
-                "light_id": stop.light_id,
-                "color": color,
-                "stop_sign": stop.stop_sign,
-                "junction_id": stop.junction_id,
-            }
+            stop_info = stop.describe(tr.route_s, color)
         extras = {
             "lane_s": tr.lane_s,
             "route_d": tr.route_d,
