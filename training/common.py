@@ -81,3 +81,31 @@ def run_dir(configured: str | None) -> Path:
         return Path(HydraConfig.get().runtime.output_dir)
     except (ImportError, ValueError):
         return Path("outputs")
+
+
+def trainer_kwargs(run: Any, output_dir: Path) -> dict[str, Any]:
+    """Arguments that SFT and GRPO runs pass the same way to their TRL config (both are transformers
+    TrainingArguments underneath); each builder adds its own."""
+    return {
+        "output_dir": str(output_dir),
+        "seed": run.seed,
+        "learning_rate": run.learning_rate,
+        "lr_scheduler_type": run.lr_scheduler_type,
+        "warmup_steps": run.warmup_steps,
+        "weight_decay": run.weight_decay,
+        "max_grad_norm": run.max_grad_norm,
+        "per_device_train_batch_size": run.per_device_train_batch_size,
+        "gradient_accumulation_steps": run.gradient_accumulation_steps,
+        "max_steps": run.max_steps,
+        "num_train_epochs": run.num_train_epochs,
+        "bf16": run.bf16,
+        "gradient_checkpointing": run.model.gradient_checkpointing,
+        "model_init_kwargs": run.model.init_kwargs(),
+        "deepspeed": run.deepspeed,
+        "logging_steps": run.logging_steps,
+        "save_steps": run.save_steps,
+        "save_total_limit": run.save_total_limit,
+        "report_to": list(run.report_to),
+        "dataloader_num_workers": run.dataloader_num_workers,
+        "remove_unused_columns": False,  # GRPO rewards read `solution`; the SFT collator needs `image`
+    }

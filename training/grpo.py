@@ -19,7 +19,7 @@ from typing import Any
 from planner.config import from_mapping, to_dict
 from planner.rewards import LocalGatherer, RewardConfig, TorchDistributedGatherer, make_reward_functions
 from planner.vlm import load_processor
-from training.common import DataSource, ModelSource, resolve_data, resolve_model, run_dir
+from training.common import DataSource, ModelSource, resolve_data, resolve_model, run_dir, trainer_kwargs
 from training.dataset import to_grpo_format
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,7 @@ def build_grpo_config(run: GRPORunConfig, output_dir: Path) -> Any:
     from trl import GRPOConfig
 
     kwargs: dict[str, Any] = {
-        "output_dir": str(output_dir),
-        "seed": run.seed,
+        **trainer_kwargs(run, output_dir),
         "num_generations": run.num_generations,
         "beta": run.beta,
         "loss_type": run.loss_type,
@@ -118,30 +117,11 @@ def build_grpo_config(run: GRPORunConfig, output_dir: Path) -> Any:
         "top_p": run.top_p,
         "max_completion_length": run.max_completion_length,
         "reward_weights": list(run.reward.weights.values()),
-        "learning_rate": run.learning_rate,
-        "lr_scheduler_type": run.lr_scheduler_type,
-        "warmup_steps": run.warmup_steps,
-        "weight_decay": run.weight_decay,
-        "max_grad_norm": run.max_grad_norm,
-        "per_device_train_batch_size": run.per_device_train_batch_size,
-        "gradient_accumulation_steps": run.gradient_accumulation_steps,
         "steps_per_generation": run.steps_per_generation,
-        "max_steps": run.max_steps,
-        "num_train_epochs": run.num_train_epochs,
-        "bf16": run.bf16,
-        "gradient_checkpointing": run.model.gradient_checkpointing,
-        "model_init_kwargs": run.model.init_kwargs(),
         "use_vllm": run.use_vllm,
         "vllm_mode": run.vllm_mode,
         "vllm_gpu_memory_utilization": run.vllm_gpu_memory_utilization,
-        "deepspeed": run.deepspeed,
-        "logging_steps": run.logging_steps,
-        "save_steps": run.save_steps,
-        "save_total_limit": run.save_total_limit,
-        "report_to": list(run.report_to),
         "log_completions": run.log_completions,
-        "dataloader_num_workers": run.dataloader_num_workers,
-        "remove_unused_columns": False,  # the rewards read the `solution` column
     }
     kwargs.update(run.extra)
     return GRPOConfig(**kwargs)

@@ -18,7 +18,7 @@ from typing import Any
 
 from planner.config import from_mapping, to_dict
 from planner.vlm import load_processor
-from training.common import DataSource, ModelSource, resolve_data, resolve_model, run_dir
+from training.common import DataSource, ModelSource, resolve_data, resolve_model, run_dir, trainer_kwargs
 from training.dataset import to_sft_format
 
 log = logging.getLogger(__name__)
@@ -58,32 +58,12 @@ def build_sft_config(run: SFTRunConfig, output_dir: Path) -> Any:
     from trl import SFTConfig
 
     kwargs: dict[str, Any] = {
-        "output_dir": str(output_dir),
-        "seed": run.seed,
+        **trainer_kwargs(run, output_dir),
         "completion_only_loss": run.completion_only_loss,
         "max_length": run.max_length,
-        "learning_rate": run.learning_rate,
-        "lr_scheduler_type": run.lr_scheduler_type,
-        "warmup_steps": run.warmup_steps,
-        "weight_decay": run.weight_decay,
-        "max_grad_norm": run.max_grad_norm,
-        "per_device_train_batch_size": run.per_device_train_batch_size,
         "per_device_eval_batch_size": run.per_device_train_batch_size,
-        "gradient_accumulation_steps": run.gradient_accumulation_steps,
-        "max_steps": run.max_steps,
-        "num_train_epochs": run.num_train_epochs,
-        "bf16": run.bf16,
-        "gradient_checkpointing": run.model.gradient_checkpointing,
-        "model_init_kwargs": run.model.init_kwargs(),
         "eval_strategy": "steps" if run.eval_steps else "no",
         "eval_steps": run.eval_steps,
-        "deepspeed": run.deepspeed,
-        "logging_steps": run.logging_steps,
-        "save_steps": run.save_steps,
-        "save_total_limit": run.save_total_limit,
-        "report_to": list(run.report_to),
-        "dataloader_num_workers": run.dataloader_num_workers,
-        "remove_unused_columns": False,  # the collator needs the image column
     }
     kwargs.update(run.extra)
     return SFTConfig(**kwargs)
