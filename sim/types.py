@@ -227,22 +227,12 @@ class Route:
 
         With `s_hint`, only segments within `window` metres of it are searched, which keeps the projection on the
         right branch where a route passes near itself (loops, junctions)."""
-        a, b = self.points[:-1], self.points[1:]
-        lo, hi = 0, len(a)
+        lo, hi = 0, len(self.points) - 1
         if s_hint is not None:
             lo = max(0, self._segment(s_hint - window))
-            hi = min(len(a), self._segment(s_hint + window) + 1)
-        a, b = a[lo:hi], b[lo:hi]
-        ab = b - a
-        t = np.clip(np.einsum("ij,ij->i", np.array([x, y]) - a, ab) / np.einsum("ij,ij->i", ab, ab), 0.0, 1.0)
-        foot = a + t[:, None] * ab
-        dist2 = np.sum((foot - np.array([x, y])) ** 2, axis=1)
-        k = int(np.argmin(dist2))
-        seg_len = float(np.hypot(*ab[k]))
-        s = float(self.s[lo + k] + t[k] * seg_len)
-        cross = ab[k, 0] * (y - a[k, 1]) - ab[k, 1] * (x - a[k, 0])
-        d = math.copysign(math.sqrt(float(dist2[k])), cross) if dist2[k] > 0 else 0.0
-        return s, d
+            hi = min(len(self.points) - 1, self._segment(s_hint + window) + 1)
+        k, t, d = closest_on_polyline(self.points[lo : hi + 1], x, y)
+        return float(self.s[lo + k] + t * (self.s[lo + k + 1] - self.s[lo + k])), d
 
     def lane_at(self, s: float) -> str:
         return self.lane_ids[self._segment(s)]
@@ -396,6 +386,19 @@ class Backend(Protocol):
     def events(self) -> list[Infraction]: ...
 
     def close(self) -> None: ...
+
+
+def closest_on_polyline(points: np.ndarray, x: float, y: float) -> tuple[int, float, float]:
+    """(segment k, fraction t in [0, 1] along it, signed distance, left of the polyline positive) of the point of
+    an (N >= 2, 2) polyline closest to (x, y)."""
+    a = points[:-1]
+    ab = points[1:] - a
+    q = np.array([x, y])
+    t = np.clip(np.einsum("ij,ij->i", q - a, ab) / np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-12), 0.0, 1.0)
+    d2 = np.sum((a + t[:, None] * ab - q) ** 2, axis=1)
+    k = int(np.argmin(d2))
+    cross = ab[k, 0] * (y - a[k, 1]) - ab[k, 1] * (x - a[k, 0])
+    return k, float(t[k]), math.copysign(math.sqrt(float(d2[k])), cross)
 
 
 def wrap_angle(a: float) -> float:

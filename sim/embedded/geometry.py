@@ -58,27 +58,6 @@ def bezier(p0: np.ndarray, h0: float, p1: np.ndarray, h1: float, spacing: float 
     return resample(raw, spacing)
 
 
-def polyline_polygon(points: np.ndarray, width: float) -> np.ndarray:
-    """The strip of `width` around a polyline as a closed polygon (2N, 2)."""
-    n = left_normals(points) * (width / 2.0)
-    return np.concatenate([points + n, (points - n)[::-1]])
-
-
-def project_polyline(points: np.ndarray, cum_s: np.ndarray, x: float, y: float) -> tuple[float, float, int]:
-    """(s, signed lateral distance d (left positive), segment index) of the closest point on a polyline."""
-    a, b = points[:-1], points[1:]
-    ab = b - a
-    p = np.array([x, y])
-    denom = np.einsum("ij,ij->i", ab, ab)
-    t = np.clip(np.einsum("ij,ij->i", p - a, ab) / denom, 0.0, 1.0)
-    foot = a + t[:, None] * ab
-    d2 = np.sum((foot - p) ** 2, axis=1)
-    k = int(np.argmin(d2))
-    cross = ab[k, 0] * (y - a[k, 1]) - ab[k, 1] * (x - a[k, 0])
-    d = math.copysign(math.sqrt(float(d2[k])), cross)
-    return float(cum_s[k] + t[k] * math.sqrt(float(denom[k]))), d, k
-
-
 def boxes_overlap(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Separating-axis test of one oriented box against many.
 

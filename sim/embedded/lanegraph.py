@@ -14,7 +14,7 @@ import numpy as np
 
 from sim.embedded.geometry import PackedPolylines, arc_length
 from sim.embedded.roadnet import RoadNetwork
-from sim.types import Turn
+from sim.types import Turn, closest_on_polyline
 
 _TURN_CODE = {None: -1, Turn.STRAIGHT: 0, Turn.LEFT: 1, Turn.RIGHT: 2}
 _CODE_TURN = {v: k for k, v in _TURN_CODE.items()}
@@ -97,22 +97,16 @@ class LaneGraph:
             lo, hi = max(0, c - w), min(n - 1, c + w)
             if hi <= lo:
                 lo, hi = max(0, min(lo, n - 2)), min(n - 1, max(lo, 0) + 1)
-        pa = self.points[a + lo : a + hi]
-        ab = self.points[a + lo + 1 : a + hi + 1] - pa
-        q = np.array([x, y])
-        denom = np.einsum("ij,ij->i", ab, ab)
-        t = np.clip(np.einsum("ij,ij->i", q - pa, ab) / denom, 0.0, 1.0)
-        foot = pa + t[:, None] * ab
-        d2 = np.sum((foot - q) ** 2, axis=1)
-        k = int(np.argmin(d2))
-        cross = ab[k, 0] * (y - pa[k, 1]) - ab[k, 1] * (x - pa[k, 0])
-        s = (lo + k + float(t[k])) * float(self.step[lane])
+        seg, t, d = closest_on_polyline(self.points[a + lo : a + hi + 1], x, y)
+        k = lo + seg
+        s = (k + t) * float(self.step[lane])
         # beyond either end, extend the end segment so that s keeps growing past the lane
-        if k == hi - lo - 1 and t[k] >= 1.0 and hi == n - 1:
-            s += float(np.dot(q - self.points[a + n - 1], ab[k] / math.sqrt(denom[k])))
-        elif k == 0 and t[k] <= 0.0 and lo == 0:
-            s += float(np.dot(q - pa[0], ab[0] / math.sqrt(denom[0])))
-        d = math.copysign(math.sqrt(float(d2[k])), cross)
+        q = np.array([x, y])
+        if k == n - 2 and t >= 1.0:
+            end = self.points[a + n - 1]
+            s += float(np.dot(q - end, _unit(end - self.points[a + n - 2])))
+        elif k == 0 and t <= 0.0:
+            s += float(np.dot(q - self.points[a], _unit(self.points[a + 1] - self.points[a])))
         return LaneHit(lane, s, d, 0.0)
 
     def candidates(self, x: float, y: float) -> np.ndarray:
@@ -200,3 +194,7 @@ class LaneGraph:
     def map_s(self, lane_from: int, s: float, lane_to: int) -> float:
         """The arc length on a parallel lane at the same place along the road."""
         return float(s * self.length[lane_to] / self.length[lane_from])
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.hypot(*v)), 1e-12)
