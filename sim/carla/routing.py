@@ -14,19 +14,10 @@ import numpy as np
 
 from sim.embedded import routing as embedded_routing
 from sim.embedded.lanegraph import LaneGraph
-from sim.embedded.routing import PlannedRoute, RouteError, shortest_sequence
+from sim.embedded.routing import PlannedRoute, RouteError, follow_on, shortest_sequence, straight_on
 from sim.types import Turn
 
 MAX_APPROACH_LANES = 200  # lanes walked looking for the next junction before giving up
-
-
-def straight_on(graph: LaneGraph, lane: int) -> int:
-    """The successor that keeps going (the straight connector at a junction, the only one elsewhere); -1 at an end."""
-    nxt = graph.successor_with_turn(lane, Turn.STRAIGHT)
-    if nxt >= 0:
-        return nxt
-    plain = [c for c in graph.succ[lane] if not graph.is_connector[c]]
-    return plain[0] if plain else (graph.succ[lane][0] if graph.succ[lane] else -1)
 
 
 def approach_lane(graph: LaneGraph, lane: int) -> int:
@@ -77,15 +68,7 @@ def maneuver_sequence(
             raise RouteError(f"connector {graph.ids[conn]} leads nowhere")
         seq += [*path[1:], conn, after]
         cur, s_cur = after, 0.0
-    left, s_first = tail_m, (s0 if len(seq) == 1 else 0.0)
-    while graph.length[cur] - s_first < left:
-        left -= graph.length[cur] - s_first
-        nxt = straight_on(graph, cur)
-        if nxt < 0:
-            return seq, float(graph.length[cur])
-        seq.append(nxt)
-        cur, s_first = nxt, 0.0
-    return seq, s_first + left
+    return follow_on(graph, seq, s0 if len(seq) == 1 else 0.0, tail_m)
 
 
 def plan_route(graph: LaneGraph, spec: object, rng: np.random.Generator) -> PlannedRoute:

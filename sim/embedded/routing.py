@@ -162,9 +162,27 @@ def shortest_sequence(graph: LaneGraph, start: int, s0: float, goal: int, s_goal
     return seq[::-1]
 
 
-def _straight_on(graph: LaneGraph, lane: int) -> int:
+def straight_on(graph: LaneGraph, lane: int) -> int:
+    """The successor that keeps going (the straight connector at a junction, the only one elsewhere); -1 at an end."""
     nxt = graph.successor_with_turn(lane, Turn.STRAIGHT)
-    return nxt if nxt >= 0 else (graph.succ[lane][0] if graph.succ[lane] else -1)
+    if nxt >= 0:
+        return nxt
+    plain = [c for c in graph.succ[lane] if not graph.is_connector[c]]
+    return plain[0] if plain else (graph.succ[lane][0] if graph.succ[lane] else -1)
+
+
+def follow_on(graph: LaneGraph, seq: list[int], s_first: float, length_m: float) -> tuple[list[int], float]:
+    """Extend a lane sequence by `length_m` metres of going straight on from `s_first` on its last lane. Returns the
+    sequence and the arc length where it ends on its last lane (the lane's end where the road ends sooner)."""
+    cur, left = seq[-1], length_m
+    while graph.length[cur] - s_first < left:
+        left -= graph.length[cur] - s_first
+        nxt = straight_on(graph, cur)
+        if nxt < 0:
+            return seq, float(graph.length[cur])
+        seq.append(nxt)
+        cur, s_first = nxt, 0.0
+    return seq, s_first + left
 
 
 def maneuver_sequence(
@@ -191,17 +209,7 @@ def maneuver_sequence(
         conn = graph.successor_with_turn(target, turn)
         cur = graph.succ[conn][0]
         seq += [conn, cur]
-    left = tail_m
-    s_first = s0 if len(seq) == 1 else 0.0
-    while graph.length[cur] - s_first < left:
-        left -= graph.length[cur] - s_first
-        nxt = _straight_on(graph, cur)
-        if nxt < 0:
-            return seq, float(graph.length[cur])
-        seq.append(nxt)
-        cur = nxt
-        s_first = 0.0
-    return seq, s_first + left
+    return follow_on(graph, seq, s0 if len(seq) == 1 else 0.0, tail_m)
 
 
 def build_route(graph: LaneGraph, legs: list[Leg]) -> PlannedRoute:
