@@ -14,10 +14,10 @@ import platform
 import time
 from pathlib import Path
 
+from sim.core import WEATHER_PRESETS, CameraConfig, VehicleControl, WorldState
 from sim.embedded.backend import EmbeddedBackend
 from sim.embedded.bev import BevRenderer
 from sim.embedded.camera import CameraRenderer
-from sim.types import WEATHER_PRESETS, CameraConfig, VehicleControl, WorldState
 
 SCENARIO = {
     "name": "bench_busy_town",

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scenarios import scenario_from_dict
+from sim.core import VehicleControl
 from sim.embedded.backend import EmbeddedBackend
-from sim.types import VehicleControl
 
 COUNTS = (10, 20, 50)
 TOWN = {"name": "grid", "rows": 4, "cols": 4, "lanes": 2, "block_m": 90}

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from sim.core import CameraConfig, EgoState, VehicleControl, WorldState
 from sim.embedded.backend import EmbeddedBackend
 from sim.embedded.bev import render_bev
 from sim.embedded.camera import CameraRenderer
-from sim.types import CameraConfig, EgoState, VehicleControl, WorldState
 
 TOWN = {"name": "grid", "rows": 3, "cols": 3, "lanes": 2, "block_m": 90}
 

@@ -20,7 +20,7 @@ from controller.path import nearest_index, point_ahead
 from controller.pure_pursuit import PurePursuitConfig, pure_pursuit_angle
 from controller.stanley import StanleyConfig, stanley_angle
 from planner.actions import MetaAction
-from sim.types import EgoState, LanePath, RoadMap, Route, Turn, VehicleControl
+from sim.core import EgoState, LanePath, RoadMap, Route, Turn, VehicleControl
 
 _TURN_OF_PATH = {"STRAIGHT": Turn.STRAIGHT, "LEFT_TURN": Turn.LEFT, "RIGHT_TURN": Turn.RIGHT}
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from sim.types import closest_on_polyline
+from sim.core import closest_on_polyline
 
 
 def nearest_index(path: np.ndarray, x: float, y: float) -> int:

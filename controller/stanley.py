@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from controller.path import lateral_error
-from sim.types import wrap_angle
+from sim.core import wrap_angle
 
 
 @dataclass(frozen=True)

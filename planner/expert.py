@@ -17,7 +17,7 @@ from planner.config import from_mapping, plain
 from planner.expert_explain import explain
 from planner.interface import Plan, PlannerContext, PlannerInput
 from planner.scene import TrackedActor, first_conflict, is_vulnerable, overlaps_corridor, track_actors
-from sim.types import ActorKind, LightColor, RoadMap, Turn, WorldState
+from sim.core import ActorKind, LightColor, RoadMap, Turn, WorldState
 
 _PATH_OF_TURN = {Turn.STRAIGHT: "STRAIGHT", Turn.LEFT: "LEFT_TURN", Turn.RIGHT: "RIGHT_TURN"}
 

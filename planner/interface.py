@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from planner.actions import MetaAction
-from sim.types import RoadMap, Route, WorldState
+from sim.core import RoadMap, Route, WorldState
 
 
 @dataclass(frozen=True)

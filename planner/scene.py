@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.types import ActorKind, ActorState, Route, WorldState, wrap_angle
+from sim.core import ActorKind, ActorState, Route, WorldState, wrap_angle
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from scenarios.schema import Scenario
-from sim.types import Route
+from sim.core import Route
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from sim.types import WEATHER_PRESETS, ActorKind, Route
+from sim.core import WEATHER_PRESETS, ActorKind, Route
 
 Weather = Literal[WEATHER_PRESETS]  # type: ignore[valid-type]
 ManeuverName = Literal["straight", "left", "right"]

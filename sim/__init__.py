@@ -1,10 +1,10 @@
-"""Simulator backends behind one protocol (`sim.types.Backend`); `make_backend` picks one by name."""
+"""Simulator backends behind one protocol (`sim.core.Backend`); `make_backend` picks one by name."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sim.types import Backend
+from sim.core import Backend
 
 BACKENDS = ("embedded", "carla")
 
@@ -19,7 +19,7 @@ def make_backend(name: str, **config: Any) -> Backend:
 
         return EmbeddedBackend(**config)
     if name == "carla":
-        from sim.carla.backend import CarlaBackend  # the carla client package only when asked for
+        from sim.carla_backend.backend import CarlaBackend  # the carla client package only when asked for
 
         return CarlaBackend(**config)
     raise ValueError(f"unknown simulator backend {name!r}; choose one of {', '.join(BACKENDS)}")

@@ -19,7 +19,7 @@ from typing import Any
 from controller.meta_action import MetaActionController, MetaActionControllerConfig
 from planner.config import ConfigError, from_mapping, plain
 from planner.interface import Planner
-from sim.types import Backend, RoadMap
+from sim.core import Backend, RoadMap
 from sim.video import VideoConfig
 
 
@@ -118,7 +118,7 @@ def backend_factory(config: Mapping[str, Any]) -> tuple[Callable[[], Backend], s
             if isinstance(value, Mapping) and isinstance(hint, type) and dataclasses.is_dataclass(hint):
                 config[key] = from_mapping(hint, value, f"sim.{key}")
     elif name == "carla":
-        from sim.carla.config import carla_config
+        from sim.carla_backend.config import carla_config
 
         carla_config(config)  # unknown keys and bad values fail here, before any route starts
     return (lambda: make_backend(name, **config)), name

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.interface import Plan
+from sim.core import Infraction, Observation, VehicleControl, WorldState
 from sim.status import Ending, Status
-from sim.types import Infraction, Observation, VehicleControl, WorldState
 
 
 @dataclass(frozen=True)

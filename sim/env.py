@@ -31,7 +31,7 @@ from planner.interface import Plan, PlannerContext, PlannerInput
 from planner.rewards import RewardConfig, path_reward, speed_reward
 from scenarios import check_placements, list_suite, load_scenario, scenario_from_dict
 from sim.builders import backend_factory
-from sim.types import Backend, CameraConfig, InfractionType, RoadMap, WorldState
+from sim.core import Backend, CameraConfig, InfractionType, RoadMap, WorldState
 
 ENV_ID = "alphadrive/Drive-v0"
 NAV_CHARSET = string.ascii_letters + string.digits + " .,;:-()/'%"

@@ -2,10 +2,10 @@
 
     TEAM_AGENT=<repo>/sim/leaderboard_agent.py TEAM_CONFIG=<agent.yaml> (see the README)
 
-The agent config (YAML, `sim.carla.agent.AgentConfig`; an empty path gives the defaults): `planner` as in
+The agent config (YAML, `sim.carla_backend.agent.AgentConfig`; an empty path gives the defaults): `planner` as in
 conf/planner/<name>.yaml (a camera-only planner: the leaderboard gives no ground truth), `controller`, `camera`,
 `track` (SENSORS or MAP), `plan_period_s`. Sensors: the shared front camera, speedometer, GNSS and IMU (and the
-OpenDRIVE map on MAP), within the leaderboard's limits. The logic lives in `sim.carla.agent` and is tested there;
+OpenDRIVE map on MAP), within the leaderboard's limits. The logic lives in `sim.carla_backend.agent`, tested there;
 this file only adapts it to the leaderboard's base class, which is optional so the module imports without it.
 """
 
@@ -26,8 +26,8 @@ import yaml  # noqa: E402
 
 from planner.config import ConfigError, from_mapping  # noqa: E402
 from sim.builders import planner_factory  # noqa: E402
-from sim.carla.agent import AgentConfig, LeaderboardDriver, readings_from_input, sensor_specs  # noqa: E402
-from sim.carla.frames import control_to_carla, pose_from_transform  # noqa: E402
+from sim.carla_backend.agent import AgentConfig, LeaderboardDriver, readings_from_input, sensor_specs  # noqa: E402
+from sim.carla_backend.frames import control_to_carla, pose_from_transform  # noqa: E402
 
 try:
     from leaderboard.autoagents.autonomous_agent import AutonomousAgent, Track

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.types import Infraction, InfractionType
+from sim.core import Infraction, InfractionType
 
 PENALTY_COEFFICIENTS: Mapping[InfractionType, float] = {
     InfractionType.COLLISION_PEDESTRIAN: 0.50,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from sim.types import ActorKind, Infraction, LightColor, WorldState, box_corners
+from sim.core import ActorKind, Infraction, LightColor, WorldState, box_corners
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 WHITE, BLACK, RED = (255, 255, 255), (0, 0, 0), (230, 40, 40)

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from sim.callbacks import RunCallback, RunContext, RunOutcome, StepInfo, TickInfo
+from sim.core import Infraction, WorldState
 from sim.metrics import RouteScore, comfort, infraction_counts
 from sim.status import Status
-from sim.types import Infraction, WorldState
 
 RESULTS_FILE = "results.json"
 

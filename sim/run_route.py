@@ -11,28 +11,20 @@ Exit codes: 0 every route reached a verdict; 1 a route could not be driven (plan
 
 from __future__ import annotations
 
-import os
+import signal
 import sys
+from pathlib import Path
+from types import FrameType
 
-# `python sim/run_route.py` puts sim/ first on sys.path, where sim/types.py would shadow the standard library's
-# `types`: swap it for the repository root before anything else is imported (os and sys are already loaded).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
-    sys.path[0] = os.path.dirname(_HERE)
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 
-import signal  # noqa: E402
-from pathlib import Path  # noqa: E402
-from types import FrameType  # noqa: E402
-
-import hydra  # noqa: E402
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-
-from planner.config import ConfigError  # noqa: E402
-from scenarios import ScenarioError  # noqa: E402
-from sim.builders import load_run_config  # noqa: E402
-from sim.status import Status  # noqa: E402
-from sim.suite import is_suite, plan_jobs, run_jobs, write_summary  # noqa: E402
+from planner.config import ConfigError
+from scenarios import ScenarioError
+from sim.builders import load_run_config
+from sim.status import Status
+from sim.suite import is_suite, plan_jobs, run_jobs, write_summary
 
 EXIT_OK, EXIT_NOT_DRIVEN, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 NOT_DRIVEN = {Status.AGENT_SETUP.value, Status.SIMULATION_CRASHED.value, Status.INVALID_SCENARIO.value}

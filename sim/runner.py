@@ -21,8 +21,8 @@ from controller.meta_action import MetaActionController
 from planner.interface import Plan, Planner, PlannerContext, PlannerInput, TimedPlanner
 from scenarios import ScenarioError, check_placements
 from sim.callbacks import LazyObservation, RunCallback, RunContext, RunOutcome, StepInfo, TickInfo
+from sim.core import Backend, Infraction, InfractionType, RoadMap, WorldState
 from sim.status import ENDING_OF_EVENT, STATUS_OF, Ending
-from sim.types import Backend, Infraction, InfractionType, RoadMap, WorldState
 from sim.watchdog import BoundedCaller, CallTimeout
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import Enum
 
-from sim.types import InfractionType
+from sim.core import InfractionType
 
 
 class Status(str, Enum):

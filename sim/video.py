@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from sim.callbacks import RunCallback, RunContext, RunOutcome, StepInfo, TickInfo
+from sim.core import Infraction
 from sim.overlay import Hud, compose_frame, topdown
-from sim.types import Infraction
 
 FRAGMENTED = "frag_keyframe+empty_moov+default_base_moof"
 
@@ -168,7 +168,8 @@ class VideoRecorder(RunCallback):
 
     def on_start(self, context: RunContext) -> None:
         self.context = context
-        self.fps = self.config.fps or 1.0 / (context.dt * self.config.every_n_ticks)
+        # dt is 0 when the backend could not even be created; no frame is drawn then.
+        self.fps = self.config.fps or (1.0 / (context.dt * self.config.every_n_ticks) if context.dt > 0 else 1.0)
         self.infractions: list[Infraction] = []
         self.route_length = 0.0
         self.bev_renderer: Any = None

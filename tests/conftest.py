@@ -18,7 +18,7 @@ def _cuda_available() -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     has_cuda = None
     for item in items:
-        # markers, not keywords: keywords also hold directory names, and tests/sim/carla/ is not all server tests
+        # markers, not keywords: keywords hold directory names; tests/sim/carla_backend/ is not all server tests
         if item.get_closest_marker("carla") is not None and not os.environ.get("CARLA_HOST"):
             item.add_marker(pytest.mark.skip(reason="needs a CARLA server: set CARLA_HOST (and CARLA_PORT)"))
         if "gpu" in item.keywords:

@@ -30,7 +30,7 @@ from typing import Any
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS
 from planner.config import from_mapping
 from scenarios import list_suite
-from sim.types import WEATHER_PRESETS
+from sim.core import WEATHER_PRESETS
 from training.labeling import LabelConfig, dataset_agreement
 from training.procedural import ProceduralConfig
 from training.reasoning import TeacherConfig

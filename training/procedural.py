@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.types import WEATHER_PRESETS
+from sim.core import WEATHER_PRESETS
 
 Range = tuple[float, float]
 

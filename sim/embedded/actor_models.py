@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 from panda3d.core import NodePath
 
+from sim.core import ActorKind, ActorState
 from sim.embedded.meshes import Colour, MeshBuilder, Shading
 from sim.embedded.weather import Weather
-from sim.types import ActorKind, ActorState
 
 VEHICLE_COLOURS: tuple[Colour, ...] = (
     (0.75, 0.10, 0.10),

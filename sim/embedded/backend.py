@@ -1,4 +1,4 @@
-"""`EmbeddedBackend`: the built-in simulator behind the shared `sim.types.Backend` protocol."""
+"""`EmbeddedBackend`: the built-in simulator behind the shared `sim.core.Backend` protocol."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from sim.core import CameraConfig, Infraction, Observation, Turn, VehicleControl, WorldState
 from sim.embedded.roadmap import EmbeddedRoadMap
 from sim.embedded.roadnet import RoadNetwork
 from sim.embedded.routing import PlannedRoute
 from sim.embedded.world import World, WorldConfig
-from sim.types import CameraConfig, Infraction, Observation, Turn, VehicleControl, WorldState
 
 
 def navigation_text(plan: PlannedRoute, s: float, horizon_m: float = 150.0) -> str:

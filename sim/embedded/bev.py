@@ -13,9 +13,9 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from sim.core import ActorKind, ActorState, LightColor, WorldState
 from sim.embedded.meshes import offset_polyline, resample, sub_polyline
 from sim.embedded.roadnet import Lane, Marking, RoadNetwork
-from sim.types import ActorKind, ActorState, LightColor, WorldState
 
 RGB = tuple[int, int, int]
 COLOURS: dict[str, RGB] = {

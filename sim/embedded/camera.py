@@ -32,12 +32,12 @@ from panda3d.core import (
     WindowProperties,
 )
 
+from sim.core import ActorState, CameraConfig, EgoState, LightColor, TrafficLightState
 from sim.embedded.actor_models import ActorPool
 from sim.embedded.meshes import MeshBuilder, Shading
 from sim.embedded.roadnet import RoadNetwork
 from sim.embedded.scenery import GROUND, LAMP_LIT, LAMP_ORDER, build_scenery, lamp_box
 from sim.embedded.weather import Weather, get_weather
-from sim.types import ActorState, CameraConfig, EgoState, LightColor, TrafficLightState
 
 NEAR_M, FAR_M = 0.5, 800.0
 SOLID_BIN_SORT = -100  # fixed-bin order of depth-tested solids: before the fog sheets (0..) and lit lamps (100)

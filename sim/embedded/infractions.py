@@ -13,10 +13,10 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, Polygon
 
+from sim.core import ActorKind, EgoState, Infraction, InfractionType, box_corners
 from sim.embedded.geometry import boxes_overlap
 from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.lights import RED
-from sim.types import ActorKind, EgoState, Infraction, InfractionType, box_corners
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.core import Turn
 from sim.embedded.lanegraph import LaneGraph
-from sim.types import Turn
 
 
 @dataclass(frozen=True)

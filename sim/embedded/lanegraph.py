@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.core import Turn, closest_on_polyline
 from sim.embedded.geometry import PackedPolylines, arc_length
 from sim.embedded.roadnet import RoadNetwork
-from sim.types import Turn, closest_on_polyline
 
 _TURN_CODE = {None: -1, Turn.STRAIGHT: 0, Turn.LEFT: 1, Turn.RIGHT: 2}
 _CODE_TURN = {v: k for k, v in _TURN_CODE.items()}

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.core import LightColor
 from sim.embedded.roadnet import RoadNetwork
-from sim.types import LightColor
 
 GREEN, YELLOW, RED, OFF = 0, 1, 2, 3
 CODE_COLOR = (LightColor.GREEN, LightColor.YELLOW, LightColor.RED, LightColor.OFF)

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.core import ActorKind
 from sim.embedded.geometry import PackedPolylines
 from sim.embedded.lights import RED, LightController
 from sim.embedded.roadnet import RoadNetwork
-from sim.types import ActorKind
 
 WALKING, WAYPOINTS, WAITING, STANDING = 0, 1, 2, 3
 SIZE = (0.5, 0.5, 1.75)  # length, width, height

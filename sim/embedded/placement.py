@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.core import ActorKind, Turn
 from sim.embedded.pedestrians import SIZE as PED_SIZE
 from sim.embedded.traffic import KIND_SIZE, Script
-from sim.types import ActorKind, Turn
 
 if TYPE_CHECKING:
     from sim.embedded.world import World

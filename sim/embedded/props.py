@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.core import ActorKind
 from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.traffic import Obstacles
-from sim.types import ActorKind
 
 # length, width, height (m); a barrier's length runs across the lane it closes
 PROP_SIZE: dict[ActorKind, tuple[float, float, float]] = {

@@ -1,4 +1,4 @@
-"""The embedded simulator's `sim.types.RoadMap`: lane queries over a LaneGraph."""
+"""The embedded simulator's `sim.core.RoadMap`: lane queries over a LaneGraph."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Literal
 
 import numpy as np
 
+from sim.core import LanePath, LanePosition, Route, StopLineAhead, Turn
 from sim.embedded.lanegraph import LaneGraph
-from sim.types import LanePath, LanePosition, Route, StopLineAhead, Turn
 
 
 class EmbeddedRoadMap:
-    """Implements `sim.types.RoadMap` on a LaneGraph."""
+    """Implements `sim.core.RoadMap` on a LaneGraph."""
 
     def __init__(self, graph: LaneGraph) -> None:
         self.graph = graph

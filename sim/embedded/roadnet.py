@@ -11,7 +11,7 @@ from enum import Enum
 
 import numpy as np
 
-from sim.types import Turn
+from sim.core import Turn
 
 
 class Marking(str, Enum):

@@ -2,7 +2,7 @@
 
 A plan is a list of legs (a lane and an arc-length interval); consecutive legs either follow a successor link or
 are same-direction neighbours joined by a short diagonal (a lane change). `PlannedRoute` turns the legs into the
-shared `sim.types.Route` and keeps what the world needs about them: stop lines and lights along the route.
+shared `sim.core.Route` and keeps what the world needs about them: stop lines and lights along the route.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.core import Route, RouteManeuver, Turn
 from sim.embedded.lanegraph import LaneGraph
-from sim.types import Route, RouteManeuver, Turn
 
 SequenceSearch = Callable[[LaneGraph, int, float, Sequence[Turn | str], float], tuple[list[int], float]]
 """(graph, start lane, s on it, maneuvers, tail metres) -> (lane sequence, arc length where it ends)."""

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 from panda3d.core import NodePath
 
+from sim.core import LightColor
 from sim.embedded.meshes import Colour, MeshBuilder, Shading, offset_polyline, resample, sub_polyline
 from sim.embedded.roadnet import Lane, Marking, RoadNetwork, TrafficLightHead
 from sim.embedded.weather import Weather
-from sim.types import LightColor
 
 PALETTE: dict[str, Colour] = {
     "asphalt": (0.30, 0.30, 0.32),

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.core import Turn, wrap_angle
 from sim.embedded.geometry import bezier, headings, offset, resample
 from sim.embedded.roadnet import (
     Building,
@@ -25,7 +26,6 @@ from sim.embedded.roadnet import (
     Sidewalk,
     TrafficLightHead,
 )
-from sim.types import Turn, wrap_angle
 
 
 @dataclass(frozen=True)

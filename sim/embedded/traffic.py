@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.core import ActorKind, Turn
 from sim.embedded.junctions import Conflict, conflict_table
 from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.lights import RED, YELLOW
-from sim.types import ActorKind, Turn
 
 # length, width, height (m), and a cap on desired speed (m/s)
 KIND_SIZE: dict[ActorKind, tuple[float, float, float, float]] = {

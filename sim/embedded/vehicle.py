@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from sim.types import EgoState, VehicleControl
+from sim.core import EgoState, VehicleControl
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sim.types import WEATHER_PRESETS
+from sim.core import WEATHER_PRESETS
 
 Colour = tuple[float, float, float]
 
@@ -145,7 +145,7 @@ _PRESETS: tuple[Weather, ...] = (
 )
 
 WEATHERS: dict[str, Weather] = {w.name: w for w in _PRESETS}
-assert tuple(WEATHERS) == WEATHER_PRESETS, "weather table and sim.types.WEATHER_PRESETS must list the same names"
+assert tuple(WEATHERS) == WEATHER_PRESETS, "weather table and sim.core.WEATHER_PRESETS must list the same names"
 
 
 def get_weather(name: str) -> Weather:

@@ -13,6 +13,17 @@ from typing import Any
 
 import numpy as np
 
+from sim.core import (
+    ActorKind,
+    ActorState,
+    EgoState,
+    Infraction,
+    LightColor,
+    Route,
+    TrafficLightState,
+    VehicleControl,
+    WorldState,
+)
 from sim.embedded.infractions import InfractionConfig, InfractionMonitor
 from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.lights import CODE_COLOR, LightController, LightTiming
@@ -24,17 +35,6 @@ from sim.embedded.routing import PlannedRoute, plan_route
 from sim.embedded.towns import build_network
 from sim.embedded.traffic import Approach, Obstacles, Traffic, TrafficConfig
 from sim.embedded.vehicle import KinematicBicycle, VehicleParams
-from sim.types import (
-    ActorKind,
-    ActorState,
-    EgoState,
-    Infraction,
-    LightColor,
-    Route,
-    TrafficLightState,
-    VehicleControl,
-    WorldState,
-)
 
 
 @dataclass(frozen=True)

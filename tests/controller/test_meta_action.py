@@ -9,12 +9,12 @@ import pytest
 
 from controller.meta_action import MetaActionController
 from planner.actions import MetaAction
+from sim.core import EgoState, Turn, wrap_angle
 from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.roadmap import EmbeddedRoadMap
 from sim.embedded.routing import PlannedRoute, route_from_seed
 from sim.embedded.towns import build_network
 from sim.embedded.vehicle import KinematicBicycle, VehicleParams
-from sim.types import EgoState, Turn, wrap_angle
 
 DT = 0.05
 

@@ -11,8 +11,8 @@ from controller.meta_action import MetaActionController
 from planner.expert import ExpertPlanner
 from planner.interface import PlannerContext, PlannerInput
 from scenarios import load_scenario
+from sim.core import Infraction, WorldState
 from sim.embedded.backend import EmbeddedBackend
-from sim.types import Infraction, WorldState
 
 
 @dataclass

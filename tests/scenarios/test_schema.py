@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scenarios import ScenarioError, check_placements, load_scenario, scenario_from_dict
-from sim.types import Route, RouteManeuver, Turn
+from sim.core import Route, RouteManeuver, Turn
 
 VALID = """\
 name: truck_with_cones

@@ -14,10 +14,10 @@ from controller.meta_action import MetaActionControllerConfig
 from planner.actions import MetaAction
 from planner.interface import Plan, PlannerInput
 from sim.builders import controller_factory
+from sim.core import Backend, Infraction, InfractionType, VehicleControl
 from sim.embedded.backend import EmbeddedBackend
 from sim.results import MetricsCollector, ResultsWriter
 from sim.runner import ClosedLoopRunner, PlannerSetup, RunnerConfig
-from sim.types import Backend, Infraction, InfractionType, VehicleControl
 
 STRAIGHT_ROAD: dict[str, Any] = {
     "name": "straight_road",

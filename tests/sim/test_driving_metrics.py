@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from sim.core import Infraction, InfractionType
 from sim.metrics import (
     RouteScore,
     comfort,
@@ -12,7 +13,6 @@ from sim.metrics import (
     route_completion,
     summarize,
 )
-from sim.types import Infraction, InfractionType
 
 
 def event(kind: InfractionType, **details: float) -> Infraction:

@@ -13,10 +13,10 @@ import pytest
 from closed_loop_helpers import FaultyBackend, ScriptedPlanner, make_runner, write_scenario
 
 from scenarios import load_scenario
+from sim.core import InfractionType
 from sim.embedded.backend import EmbeddedBackend
 from sim.runner import PlannerSetup, RunnerConfig
 from sim.status import STATUS_OF, Ending, Status
-from sim.types import InfractionType
 from sim.watchdog import BoundedCaller, CallTimeout
 
 

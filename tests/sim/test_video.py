@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from closed_loop_helpers import write_scenario
 
+from sim.core import EgoState, Infraction, InfractionType, Route, WorldState
 from sim.overlay import Hud, compose_frame, topdown, wrap_text
-from sim.types import EgoState, Infraction, InfractionType, Route, WorldState
 from sim.video import FfmpegWriter, VideoError
 
 REPO = Path(__file__).resolve().parents[2]

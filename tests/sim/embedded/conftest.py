@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from sim.core import Turn
 from sim.embedded.roadnet import (
     Building,
     Crosswalk,
@@ -19,7 +20,6 @@ from sim.embedded.roadnet import (
     Sidewalk,
     TrafficLightHead,
 )
-from sim.types import Turn
 
 LANE_W = 3.5
 MOUTH = 9.0  # junction box half size: road half width (3.5) + crosswalk (3) + margin

@@ -7,8 +7,8 @@ import pytest
 from world_helpers import backend, follow_route, scenario
 
 from sim import make_backend
+from sim.core import Backend, RoadMap, VehicleControl
 from sim.embedded.backend import EmbeddedBackend
-from sim.types import Backend, RoadMap, VehicleControl
 
 BUSY = {"traffic": {"vehicles": 20, "pedestrians": 15}}
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from sim.core import ActorKind, ActorState, EgoState, LightColor, Route, TrafficLightState, WorldState
 from sim.embedded.bev import COLOURS, BevRenderer, render_bev
 from sim.embedded.roadnet import RoadNetwork
-from sim.types import ActorKind, ActorState, EgoState, LightColor, Route, TrafficLightState, WorldState
 
 SIZE, RANGE = 256, 60.0
 PPM = SIZE / (2 * RANGE)

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from sim.core import ActorKind, ActorState, CameraConfig, EgoState, LightColor, TrafficLightState
 from sim.embedded.camera import CameraRenderer
 from sim.embedded.roadnet import RoadNetwork
 from sim.embedded.scenery import lamp_centres
 from sim.embedded.weather import WEATHERS
-from sim.types import ActorKind, ActorState, CameraConfig, EgoState, LightColor, TrafficLightState
 
 LANE_Y = -1.75  # the eastbound lane of the hand-built crossroads; its light head is "L_W"
 

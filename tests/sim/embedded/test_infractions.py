@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from world_helpers import backend, follow_route, scenario
 
-from sim.types import ActorKind, InfractionType, VehicleControl
+from sim.core import ActorKind, InfractionType, VehicleControl
 
 
 def _drive(b, seconds: float, speed: float, brake_for_pedestrians: bool = False) -> list:

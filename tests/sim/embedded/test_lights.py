@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.core import LightColor
 from sim.embedded.lights import GREEN, RED, YELLOW, LightController, LightTiming
 from sim.embedded.towns import build_network
-from sim.types import LightColor
 
 NET = build_network({"name": "grid", "rows": 3, "cols": 3, "lanes": 2, "block_m": 90, "signalised": 1.0}, 0)
 

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from sim.core import RoadMap, Turn
 from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.roadmap import EmbeddedRoadMap
 from sim.embedded.routing import RouteError, plan_route, route_from_maneuvers
 from sim.embedded.towns import build_network
-from sim.types import RoadMap, Turn
 
 
 @pytest.fixture(scope="module")

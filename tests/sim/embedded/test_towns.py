@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from sim.core import Turn, wrap_angle
 from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.roadnet import Marking
 from sim.embedded.towns import build_network
-from sim.types import Turn, wrap_angle
 
 SPECS = [
     {"name": "grid", "rows": 3, "cols": 4, "lanes": 2, "block_m": 90, "curved": 0.5},

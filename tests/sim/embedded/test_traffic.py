@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from world_helpers import GRID, scenario
 
+from sim.core import VehicleControl
 from sim.embedded.geometry import boxes_overlap
 from sim.embedded.lights import RED
 from sim.embedded.world import World
-from sim.types import VehicleControl
 
 
 def _overlapping_pairs(boxes: np.ndarray) -> set[tuple[int, int]]:

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from sim.core import VehicleControl
 from sim.embedded.vehicle import KinematicBicycle, VehicleParams
-from sim.types import VehicleControl
 
 DT = 0.05
 

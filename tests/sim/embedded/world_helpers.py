@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from scenarios import Scenario, scenario_from_dict
+from sim.core import ActorKind, VehicleControl, WorldState
 from sim.embedded.backend import EmbeddedBackend
-from sim.types import ActorKind, VehicleControl, WorldState
 
 # A 3x3 grid where every junction with three or more arms has lights. Row 1 runs at y = 90; its eastbound lanes
 # are at y = 88.25 (lane 0) and 84.75 (lane 1); junction J1_1 sits at (90, 90) and its box spans x = 77..103.

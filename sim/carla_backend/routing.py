@@ -1,4 +1,4 @@
-"""Route planning on a CARLA town's lane graph (built from its topology by `sim.carla.network`).
+"""Route planning on a CARLA town's lane graph (built from its topology by `sim.carla_backend.network`).
 
 Explicit waypoints use the shared lane-graph search (`sim.embedded.routing.route_through`: Dijkstra over successor
 links with lane changes at a cost). Junction maneuvers need more than on the generated towns: a CARLA road often
@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sim.core import Turn
 from sim.embedded import routing as embedded_routing
 from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.routing import PlannedRoute, RouteError, follow_on, shortest_sequence, straight_on
-from sim.types import Turn
 
 MAX_APPROACH_LANES = 200  # lanes walked looking for the next junction before giving up
 

@@ -11,13 +11,13 @@ import pytest
 from xodr_town import t_junction_xodr
 
 from scenarios import ScenarioError, scenario_from_dict
-from sim.carla.actors import kind_of
-from sim.carla.blueprints import BLUEPRINTS, CARGO_OFFSETS
-from sim.carla.network import build_network
-from sim.carla.placement import cargo_transforms, crossing_distance, ground_height, plan_actors
-from sim.carla.routing import plan_route
+from sim.carla_backend.actors import kind_of
+from sim.carla_backend.blueprints import BLUEPRINTS, CARGO_OFFSETS
+from sim.carla_backend.network import build_network
+from sim.carla_backend.placement import cargo_transforms, crossing_distance, ground_height, plan_actors
+from sim.carla_backend.routing import plan_route
+from sim.core import ActorKind
 from sim.embedded.lanegraph import LaneGraph
-from sim.types import ActorKind
 
 
 @pytest.fixture(scope="module")

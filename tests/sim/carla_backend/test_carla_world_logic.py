@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from xodr_town import t_junction_xodr
 
-from sim.carla.infractions import CarlaInfractions, CollisionBook, collision_type, light_codes
-from sim.carla.lights import LightHolds, apply_wanted, color_of
-from sim.carla.network import build_network, stop_points_from_trigger
-from sim.carla.sensors import (
+from sim.carla_backend.infractions import CarlaInfractions, CollisionBook, collision_type, light_codes
+from sim.carla_backend.lights import LightHolds, apply_wanted, color_of
+from sim.carla_backend.network import build_network, stop_points_from_trigger
+from sim.carla_backend.sensors import (
     CollisionRecord,
     EventBuffer,
     FrameLatch,
@@ -24,10 +24,10 @@ from sim.carla.sensors import (
     collision_record,
     lane_invasion_record,
 )
-from sim.carla.weather import BASE, WEATHER_TABLE, weather_parameters
+from sim.carla_backend.weather import BASE, WEATHER_TABLE, weather_parameters
+from sim.core import WEATHER_PRESETS, ActorKind, CameraConfig, EgoState, InfractionType, LightColor
 from sim.embedded.infractions import InfractionConfig, InfractionMonitor
 from sim.embedded.lanegraph import LaneGraph
-from sim.types import WEATHER_PRESETS, ActorKind, CameraConfig, EgoState, InfractionType, LightColor
 
 
 # ---- weather ---------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import carla
 import numpy as np
 import pytest
 
-from sim.carla.frames import (
+from sim.carla_backend.frames import (
     along_heading,
     bgra_to_rgb,
     box_centre,
@@ -23,7 +23,7 @@ from sim.carla.frames import (
     yaw_rate_from_carla,
     yaw_to_carla,
 )
-from sim.types import VehicleControl
+from sim.core import VehicleControl
 
 
 def test_locations_round_trip_and_flip_y() -> None:

@@ -1,10 +1,11 @@
-"""`CarlaBackend`: a CARLA 0.9.15/0.9.16 server behind the shared `sim.types.Backend` protocol.
+"""`CarlaBackend`: a CARLA 0.9.15/0.9.16 server behind the shared `sim.core.Backend` protocol.
 
 The constructor only validates the config; `load()` connects (failing within the timeout with host and port named),
 loads the scenario's town, switches world and Traffic Manager to synchronous mode, builds the lane graph from the
 town's topology (so the controller, the expert, routing, infractions and the BEV are the embedded simulator's),
 spawns the ego (role_name "hero") with its camera, collision and lane-invasion sensors, the scenario's actors and the
-background traffic. `close()` undoes all of it. Coordinates everywhere outside `sim.carla` are our right-handed frame.
+background traffic. `close()` undoes all of it. Coordinates everywhere outside `sim.carla_backend` are our
+right-handed frame.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import carla
 import numpy as np
 
 from scenarios import ScenarioError, check_placements
-from sim.carla.actors import ActorDirector
-from sim.carla.client import CarlaServerLost, connect
-from sim.carla.config import CarlaConfig, carla_config
-from sim.carla.frames import (
+from sim.carla_backend.actors import ActorDirector
+from sim.carla_backend.client import CarlaServerLost, connect
+from sim.carla_backend.config import CarlaConfig, carla_config
+from sim.carla_backend.frames import (
     along_heading,
     box_centre,
     control_to_carla,
@@ -29,21 +30,15 @@ from sim.carla.frames import (
     to_transform,
     yaw_rate_from_carla,
 )
-from sim.carla.infractions import CarlaInfractions, CollisionBook, light_codes
-from sim.carla.lights import LightHolds, apply_wanted, color_of, light_id, set_cycle
-from sim.carla.network import build_network, stop_points_from_trigger
-from sim.carla.placement import ground_height, plan_actors
-from sim.carla.routing import plan_route
-from sim.carla.sensors import EgoSensors
-from sim.carla.session import CarlaSession
-from sim.carla.weather import weather_parameters
-from sim.embedded.backend import navigation_text
-from sim.embedded.infractions import InfractionConfig, InfractionMonitor
-from sim.embedded.lanegraph import LaneGraph
-from sim.embedded.roadmap import EmbeddedRoadMap
-from sim.embedded.roadnet import RoadNetwork
-from sim.embedded.routing import PlannedRoute, RouteError
-from sim.types import (
+from sim.carla_backend.infractions import CarlaInfractions, CollisionBook, light_codes
+from sim.carla_backend.lights import LightHolds, apply_wanted, color_of, light_id, set_cycle
+from sim.carla_backend.network import build_network, stop_points_from_trigger
+from sim.carla_backend.placement import ground_height, plan_actors
+from sim.carla_backend.routing import plan_route
+from sim.carla_backend.sensors import EgoSensors
+from sim.carla_backend.session import CarlaSession
+from sim.carla_backend.weather import weather_parameters
+from sim.core import (
     EgoState,
     Infraction,
     LightColor,
@@ -52,6 +47,12 @@ from sim.types import (
     VehicleControl,
     WorldState,
 )
+from sim.embedded.backend import navigation_text
+from sim.embedded.infractions import InfractionConfig, InfractionMonitor
+from sim.embedded.lanegraph import LaneGraph
+from sim.embedded.roadmap import EmbeddedRoadMap
+from sim.embedded.roadnet import RoadNetwork
+from sim.embedded.routing import PlannedRoute, RouteError
 
 TOWN_PATTERN = "Town"
 
@@ -67,7 +68,7 @@ def town_of(scenario: Any) -> str:
 
 
 class CarlaBackend:
-    """Implements `sim.types.Backend` on a CARLA server. Keyword arguments are `CarlaConfig` fields."""
+    """Implements `sim.core.Backend` on a CARLA server. Keyword arguments are `CarlaConfig` fields."""
 
     def __init__(self, **config: Any) -> None:
         self.config: CarlaConfig = carla_config(config)

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from xodr_town import t_junction_xodr
 
-from sim.carla.network import build_network, crosswalk_polygons, speed_limits_by_road, stop_points_from_trigger
-from sim.carla.routing import plan_route
+from sim.carla_backend.network import build_network, crosswalk_polygons, speed_limits_by_road, stop_points_from_trigger
+from sim.carla_backend.routing import plan_route
+from sim.core import Turn
 from sim.embedded.backend import navigation_text
 from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.roadmap import EmbeddedRoadMap
 from sim.embedded.routing import RouteError
-from sim.types import Turn
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import carla
 
-from sim.carla.config import COMPATIBLE_SERVERS, CarlaConfig
+from sim.carla_backend.config import COMPATIBLE_SERVERS, CarlaConfig
 
 T = TypeVar("T")
 _PROBE_TIMEOUT_S = 5.0  # one connection attempt while waiting for a restarted server

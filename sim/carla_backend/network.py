@@ -19,9 +19,9 @@ from typing import Any
 import carla
 import numpy as np
 
-from sim.carla.frames import from_location, yaw_from_carla
+from sim.carla_backend.frames import from_location, yaw_from_carla
+from sim.core import Turn
 from sim.embedded.roadnet import Crosswalk, Junction, Lane, Marking, RoadNetwork, TrafficLightHead
-from sim.types import Turn
 
 TURN_THRESHOLD_RAD = math.radians(30.0)  # heading change across a junction connector that makes it a turn
 SPEED_LIMIT_SIGN = "274"  # OpenDRIVE signal type of a speed-limit sign

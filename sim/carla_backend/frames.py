@@ -13,7 +13,7 @@ from typing import Any
 import carla
 import numpy as np
 
-from sim.types import VehicleControl
+from sim.core import VehicleControl
 
 
 def to_location(x: float, y: float, z: float = 0.0) -> carla.Location:

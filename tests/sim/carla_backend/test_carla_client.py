@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from planner.config import ConfigError
-from sim.carla.backend import CarlaBackend
-from sim.carla.client import (
+from sim.carla_backend.backend import CarlaBackend
+from sim.carla_backend.client import (
     CarlaConnectionError,
     CarlaServerLost,
     CarlaVersionError,
@@ -21,8 +21,8 @@ from sim.carla.client import (
     release,
     server_calls,
 )
-from sim.carla.config import CarlaConfig, carla_config
-from sim.carla.session import CarlaSession, leftover_ids, town_name
+from sim.carla_backend.config import CarlaConfig, carla_config
+from sim.carla_backend.session import CarlaSession, leftover_ids, town_name
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -89,7 +89,7 @@ def test_backend_load_connects_and_fails_cleanly(tmp_path: Path) -> None:
     port = unused_port()
     backend = CarlaBackend(port=port, timeout_s=1.0)
     with pytest.raises(CarlaConnectionError, match=f"127.0.0.1:{port}"):
-        backend.load(REPO / "tests" / "sim" / "carla" / "town03_straight.yaml", 0)
+        backend.load(REPO / "tests" / "sim" / "carla_backend" / "town03_straight.yaml", 0)
     backend.close()
 
 

@@ -17,7 +17,7 @@ import carla
 import numpy as np
 from xodr_town import t_junction_xodr
 
-from sim.carla.frames import from_location, to_transform, yaw_from_carla
+from sim.carla_backend.frames import from_location, to_transform, yaw_from_carla
 from sim.embedded.geometry import boxes_overlap
 
 TIMEOUT = "time-out of 2000ms while waiting for the simulator, make sure the simulator is ready and connected"

@@ -20,7 +20,7 @@ from typing import Any
 import carla
 import numpy as np
 
-from sim.carla.blueprints import (
+from sim.carla_backend.blueprints import (
     BACKGROUND_VEHICLES,
     BACKGROUND_WALKERS,
     CARGO_CONE,
@@ -29,9 +29,9 @@ from sim.carla.blueprints import (
     blueprint_for,
     pick,
 )
-from sim.carla.frames import box_centre, from_vector, pose_from_transform
-from sim.carla.placement import SpawnPlan, cargo_transforms, crossing_distance
-from sim.types import ActorKind, ActorState, Route
+from sim.carla_backend.frames import box_centre, from_vector, pose_from_transform
+from sim.carla_backend.placement import SpawnPlan, cargo_transforms, crossing_distance
+from sim.core import ActorKind, ActorState, Route
 
 _WALK_SPEED = {ActorKind.PEDESTRIAN: 1.4, ActorKind.BICYCLE: 4.0}
 _BRAKE_PER_MS2 = 1.0 / 8.0  # brake pedal per m/s^2 of wanted deceleration (full brake ~ 8 m/s^2)

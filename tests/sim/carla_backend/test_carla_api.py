@@ -12,7 +12,7 @@ import carla
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-SOURCES = [*sorted((REPO / "sim" / "carla").glob("*.py")), REPO / "sim" / "leaderboard_agent.py"]
+SOURCES = [*sorted((REPO / "sim" / "carla_backend").glob("*.py")), REPO / "sim" / "leaderboard_agent.py"]
 CHAIN = re.compile(r"(?<![\w./])carla\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
 
 USED_MEMBERS: dict[str, str] = {  # class -> space-separated members

@@ -1,4 +1,4 @@
-"""`CarlaBackend` end to end against a scripted stand-in for the server (tests/sim/carla/server_stand_in.py).
+"""`CarlaBackend` end to end against a scripted stand-in for the server (tests/sim/carla_backend/server_stand_in.py).
 
 The stand-in is not CARLA; these tests check the backend's own orchestration (synchronous session, spawning,
 sensors, ground truth, infractions, cleanup, a server dying mid-route) and that the unchanged closed-loop runner,
@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 from server_stand_in import StandInServer
 
-import sim.carla.backend as carla_backend
+import sim.carla_backend.backend as carla_backend
 from controller.meta_action import MetaActionControllerConfig
 from planner.actions import MetaAction
 from planner.expert import ExpertPlanner
 from planner.interface import Plan, PlannerInput
 from scenarios import scenario_from_dict
 from sim.builders import controller_factory
+from sim.core import ActorKind, InfractionType, LightColor, VehicleControl
 from sim.embedded.bev import BevRenderer
 from sim.results import MetricsCollector
 from sim.runner import ClosedLoopRunner, PlannerSetup, RunnerConfig
 from sim.status import Status
-from sim.types import ActorKind, InfractionType, LightColor, VehicleControl
 
 ROUTE = {"start": [10.0, -1.75, 0.0], "maneuvers": ["straight"], "length_m": 60}
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.carla.sensors import CollisionRecord, LaneInvasionRecord
+from sim.carla_backend.sensors import CollisionRecord, LaneInvasionRecord
+from sim.core import ActorKind, EgoState, Infraction, InfractionType, LightColor
 from sim.embedded.infractions import COLLISION_TYPE, InfractionMonitor
 from sim.embedded.lights import COLOR_CODE
-from sim.types import ActorKind, EgoState, Infraction, InfractionType, LightColor
 
 _NO_BOXES = np.zeros((0, 5))
 _NO_KINDS: list[ActorKind] = []

@@ -14,8 +14,8 @@ from typing import Any
 import carla
 import numpy as np
 
-from sim.carla.frames import bgra_to_rgb
-from sim.types import CameraConfig
+from sim.carla_backend.frames import bgra_to_rgb
+from sim.core import CameraConfig
 
 CAMERA = "sensor.camera.rgb"
 COLLISION = "sensor.other.collision"

@@ -1,4 +1,4 @@
-"""Our weather presets as `carla.WeatherParameters`: one row of data per preset, names as in `sim.types`."""
+"""Our weather presets as `carla.WeatherParameters`: one row of data per preset, names as in `sim.core`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import carla
 
-from sim.types import WEATHER_PRESETS
+from sim.core import WEATHER_PRESETS
 
 # Atmosphere shared by every preset (carla.WeatherParameters() alone would leave scattering at 0).
 BASE: Mapping[str, float] = {

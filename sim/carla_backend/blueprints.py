@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sim.types import ActorKind
+from sim.core import ActorKind
 
 # Candidates in order of preference; the last entry of each row is a wildcard filter as a fallback.
 BLUEPRINTS: Mapping[ActorKind, Sequence[str]] = {

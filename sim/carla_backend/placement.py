@@ -15,9 +15,9 @@ from typing import Any
 import carla
 
 from scenarios import ScenarioError
-from sim.carla.frames import to_location, to_transform
+from sim.carla_backend.frames import to_location, to_transform
+from sim.core import ActorKind, Route
 from sim.embedded.lanegraph import LaneGraph
-from sim.types import ActorKind, Route
 
 SNAP_DISTANCE_M = 3.0  # a moving vehicle must be placed this close to a lane centre
 

@@ -16,9 +16,9 @@ from typing import Any
 import carla
 
 from scenarios import ScenarioError
-from sim.carla.blueprints import pick
-from sim.carla.client import CarlaServerLost, server_calls
-from sim.carla.config import CarlaConfig
+from sim.carla_backend.blueprints import pick
+from sim.carla_backend.client import CarlaServerLost, server_calls
+from sim.carla_backend.config import CarlaConfig
 
 MAP_LOAD_TIMEOUT_S = 120.0  # loading a town takes far longer than an ordinary call
 

@@ -4,7 +4,7 @@ tested: sensor suite, sensor readings, GNSS to world coordinates, the route as a
 On the SENSORS track the agent knows the route the leaderboard hands over (dense world coordinates with road options)
 and its own GNSS, compass and speed; the route becomes a one-lane road map for the meta-action controller (turns and
 lane changes are in the route itself). On the MAP track the OpenDRIVE map arrives as a pseudo-sensor and the road map
-is the town's lane graph (`sim.carla.network`), as in the CARLA backend.
+is the town's lane graph (`sim.carla_backend.network`), as in the CARLA backend.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import numpy as np
 
 from controller.meta_action import MetaActionController, MetaActionControllerConfig
 from planner.interface import Plan, Planner, PlannerInput
+from sim.core import CameraConfig, EgoState, Route, RouteManeuver, Turn, VehicleControl, wrap_angle
 from sim.embedded.backend import navigation_text
 from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.roadmap import EmbeddedRoadMap
 from sim.embedded.roadnet import Lane, RoadNetwork
 from sim.embedded.routing import LaneChange, Leg, PlannedRoute, RouteError, route_through
-from sim.types import CameraConfig, EgoState, Route, RouteManeuver, Turn, VehicleControl, wrap_angle
 
 EARTH_RADIUS_M = 6378137.0  # CARLA's geo-reference sphere
 MAX_SENSOR_RADIUS_M = 3.0  # leaderboard: every sensor within this distance of the vehicle origin
@@ -253,7 +253,7 @@ class LeaderboardDriver:
         """MAP track: drive on the town's lanes; the route is re-planned through the leaderboard's points."""
         import carla
 
-        from sim.carla.network import build_network
+        from sim.carla_backend.network import build_network
 
         self.map_built = True
         assert self.plan_route is not None

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from planner.config import from_mapping
-from sim.types import WEATHER_PRESETS, CameraConfig
+from sim.core import WEATHER_PRESETS, CameraConfig
 
 COMPATIBLE_SERVERS = ("0.9.15", "0.9.16")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import carla
 
-from sim.types import LightColor
+from sim.core import LightColor
 
 COLOR_OF: Mapping[Any, LightColor] = {
     carla.TrafficLightState.Red: LightColor.RED,

@@ -1,6 +1,6 @@
 """Against a real CARLA 0.9.15/0.9.16 server: run with CARLA_HOST (and CARLA_PORT, CARLA_TM_PORT) set, e.g.
 
-    CARLA_HOST=127.0.0.1 CARLA_PORT=2000 uv run pytest -m carla tests/sim/carla
+    CARLA_HOST=127.0.0.1 CARLA_PORT=2000 uv run pytest -m carla tests/sim/carla_backend
 
 Skipped without CARLA_HOST (tests/conftest.py). Each test leaves the server asynchronous and free of our actors."""
 
@@ -16,12 +16,12 @@ import carla
 import numpy as np
 import pytest
 
-from sim.carla.agent import AgentConfig, sensor_specs
-from sim.carla.backend import CarlaBackend
-from sim.carla.blueprints import BLUEPRINTS
-from sim.carla.session import town_name
-from sim.carla.weather import WEATHER_TABLE, weather_parameters
-from sim.types import VehicleControl
+from sim.carla_backend.agent import AgentConfig, sensor_specs
+from sim.carla_backend.backend import CarlaBackend
+from sim.carla_backend.blueprints import BLUEPRINTS
+from sim.carla_backend.session import town_name
+from sim.carla_backend.weather import WEATHER_TABLE, weather_parameters
+from sim.core import VehicleControl
 
 pytestmark = pytest.mark.carla
 REPO = Path(__file__).resolve().parents[3]

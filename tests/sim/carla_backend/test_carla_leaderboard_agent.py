@@ -15,7 +15,7 @@ from xodr_town import t_junction_xodr
 
 import sim.leaderboard_agent as lb
 from planner.config import ConfigError
-from sim.carla.agent import (
+from sim.carla_backend.agent import (
     AgentConfig,
     GeoFrame,
     LeaderboardDriver,
@@ -26,9 +26,9 @@ from sim.carla.agent import (
     sensor_specs,
     yaw_from_compass,
 )
-from sim.carla.frames import to_transform
+from sim.carla_backend.frames import to_transform
+from sim.core import Turn
 from sim.embedded.backend import navigation_text
-from sim.types import Turn
 
 
 class RoadOption(Enum):  # the leaderboard's `agents.navigation.local_planner.RoadOption` names
