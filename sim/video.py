@@ -54,7 +54,7 @@ class FfmpegWriter:
         fps: float,
         crf: int = 23,
         preset: str = "veryfast",
-        threads: int = 2,
+        threads: int = 1,
         queue_frames: int = 8,
     ) -> None:
         if width % 2 or height % 2:
@@ -141,7 +141,7 @@ class VideoConfig:
     width: int = 960  # frame width in pixels; height follows the camera's aspect ratio
     crf: int = 23
     preset: str = "veryfast"
-    threads: int = 2
+    threads: int = 1  # x264 with more threads encodes the same frames differently from run to run
     bev: bool = True
     bev_size_px: int = 224  # drawn at this size; scaled only when it differs from the inset
     bev_range_m: float = 60.0

@@ -89,7 +89,7 @@ class CameraRenderer:
         region.set_camera(self._camera)
 
         scenery = build_scenery(network, self.weather)
-        self._flat_state(self._ground(), GROUND)
+        self._flat_state(self._ground(vfov), GROUND)
         for layer, node in scenery.flat.items():
             node.reparent_to(self._root)
             self._flat_state(node, layer)
@@ -119,10 +119,17 @@ class CameraRenderer:
         node.set_depth_test(False)
         node.set_depth_write(True)
 
-    def _ground(self) -> NodePath:
+    def _ground(self, vfov: float) -> NodePath:
+        """The ground plane as a camera-fixed trapezoid that starts in front of the camera.
+
+        A plane around the camera would have triangles crossing the camera plane: the software rasteriser's
+        near-plane clipping then drops a whole triangle at a few poses (a sky-coloured wedge in the image). Nothing of
+        the ground closer than the lowest view ray's footprint is visible, so starting at half of that is exact."""
         mesh = MeshBuilder(self._shading())
         h = GROUND_HALF_M
-        mesh.polygon(np.array([[-h, -h], [h, -h], [h, h], [-h, h]]), 0.0, self.weather.ground_colour)
+        down = math.radians(vfov / 2 - self.config.pitch_deg)  # how far the lowest view ray points below level
+        start = min(h / 2, self.config.z / math.tan(down) / 2) if down > 0 else h / 2
+        mesh.polygon(np.array([[-h, start], [h, start], [h, h], [-h, h]]), 0.0, self.weather.ground_colour)
         node = self._rig.attach_new_node(mesh.node("ground"))
         node.set_z(-self.config.z)
         return node

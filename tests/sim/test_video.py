@@ -155,3 +155,27 @@ def test_terminated_run_is_marked_interrupted_and_its_video_finalised(tmp_path: 
     assert info["decode_rc"] == 0 and info["frames"] >= 10
     boxes = top_level_boxes(out / "review.mp4")
     assert boxes.index("moov") < boxes.index("mdat") and "moof" not in boxes
+
+
+def _decoded(path: Path) -> bytes:
+    return subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+
+@pytest.mark.slow
+def test_two_runs_of_the_same_route_write_the_same_review_video(tmp_path: Path) -> None:
+    """Same scenario, seed and planner: the decoded review videos are identical (x264 with several threads encoded
+    the same frames differently from run to run)."""
+    decoded = []
+    for k in range(2):
+        out = tmp_path / f"run{k}"
+        cmd = [sys.executable, "sim/run_route.py", "scenario=red_light_stop", "planner=expert", "progress=false",
+               f"output_dir={out}", f"hydra.run.dir={tmp_path / 'hydra'}"]  # fmt: skip
+        subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=300)
+        decoded.append(_decoded(out / "review.mp4"))
+    assert len(decoded[0]) > 100 * 540 * 960 * 3
+    assert decoded[0] == decoded[1]

@@ -264,3 +264,28 @@ def test_collection_with_the_api_teacher_against_a_local_server(tmp_path: Path) 
     assert summary["teacher"] == {"accepted": len(rows), "rejected": 0, "reasons": {}} and len(rows) > 5
     assert len(server.requests) >= len(rows)
     assert all(" So we " in r["thinking"] and r["thinking"].endswith(" </think>") for r in rows)
+
+
+def _dataset_bytes(root: Path) -> dict[str, bytes]:
+    files = [*root.glob("images/*/*"), *root.glob("train/*.jsonl"), *root.glob("validation/*.jsonl")]
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(files)}
+
+
+@pytest.mark.slow
+def test_one_worker_and_two_workers_write_identical_datasets(tmp_path: Path) -> None:
+    """Episodes run in whichever worker process is free; what a process rendered before must not change the pixels."""
+    datasets = []
+    for workers in (1, 2):
+        root = tmp_path / f"w{workers}"
+        config = small_config(
+            root,
+            workers=workers,
+            sim={"camera": {"width": 480, "height": 270}},
+            sources={"suite": ["red_light_stop", "truck_with_cones", "jaywalker"], "procedural_episodes": 4},
+        )
+        collect(config, log=lambda *_: None)
+        datasets.append(_dataset_bytes(root))
+    assert len(datasets[0]) > 300
+    assert datasets[0].keys() == datasets[1].keys()
+    differing = [name for name in datasets[0] if datasets[0][name] != datasets[1][name]]
+    assert not differing, f"{len(differing)} files differ, e.g. {differing[:3]}"
