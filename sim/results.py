@@ -74,8 +74,8 @@ def latency_summary(latencies_ms: list[float]) -> dict[str, float | int]:
 class MetricsCollector(RunCallback):
     """Accumulates everything results.json reports; `results()` is valid at any moment of the run."""
 
-    def __init__(self, video: str | None = None) -> None:
-        self.video = video  # the review video's file name next to results.json, when one is recorded
+    def __init__(self, video: str | Path | None = None) -> None:
+        self.video = Path(video) if video else None  # the review video being recorded, if any
         self._reset()
 
     def _reset(self) -> None:
@@ -169,7 +169,7 @@ class MetricsCollector(RunCallback):
             "comfort": {k: round(v, 4) for k, v in comfort(self.times, self.speeds, self.yaws).items()},
             "mean_speed_mps": round(float(np.mean(self.speeds)), 3) if self.speeds else 0.0,
             "meta_actions": self.timeline,
-            "video": self.video,
+            "video": self.video.name if self.video is not None and self.video.exists() else None,
             "error": outcome.error if outcome else None,
         }
 

@@ -11,10 +11,8 @@ Exit codes: 0 every route reached a verdict; 1 a route could not be driven (plan
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -24,17 +22,19 @@ from planner.config import ConfigError
 from scenarios import ScenarioError
 from sim.builders import load_run_config
 from sim.status import Status
+from sim.stop import StopRequest
 from sim.suite import is_suite, plan_jobs, run_jobs, write_summary
 
 EXIT_OK, EXIT_NOT_DRIVEN, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 NOT_DRIVEN = {Status.AGENT_SETUP.value, Status.SIMULATION_CRASHED.value, Status.INVALID_SCENARIO.value}
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def drive(cfg: DictConfig) -> int:
+    with StopRequest().installed() as stop:
+        return _drive(cfg, stop)
+
+
+def _drive(cfg: DictConfig, stop: StopRequest) -> int:
     try:
         config = load_run_config(cfg)
         hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
@@ -44,15 +44,16 @@ def drive(cfg: DictConfig) -> int:
     except (ScenarioError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    signal.signal(signal.SIGTERM, _terminate)
     try:
-        results = run_jobs(jobs, config, choice)
+        results = run_jobs(jobs, config, choice, stop=stop)
     except KeyboardInterrupt:
-        print(f"interrupted: partial results stay in {out_root}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        stop.request()
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if stop.requested:
+        print(f"interrupted: partial results stay in {out_root}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if is_suite(config.scenario):
         summary = write_summary(out_root, results)
         print(

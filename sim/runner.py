@@ -23,7 +23,8 @@ from scenarios import ScenarioError, check_placements
 from sim.callbacks import LazyObservation, RunCallback, RunContext, RunOutcome, StepInfo, TickInfo
 from sim.core import Backend, Infraction, InfractionType, RoadMap, WorldState
 from sim.status import ENDING_OF_EVENT, STATUS_OF, Ending
-from sim.watchdog import BoundedCaller, CallTimeout
+from sim.stop import StopRequest
+from sim.watchdog import BoundedCaller, CallStopped, CallTimeout
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,17 @@ class PlannerSetup:
     """Builds the planner on first use, bounded by a timeout, and remembers the planner or the failure, so a suite
     loads a model once and reports a broken one on every route without retrying it."""
 
-    def __init__(self, factory: Callable[[], Planner], timeout_s: float | None = None, name: str = "") -> None:
+    def __init__(
+        self,
+        factory: Callable[[], Planner],
+        timeout_s: float | None = None,
+        name: str = "",
+        stop: StopRequest | None = None,
+    ) -> None:
         self.factory = factory
         self.timeout_s = timeout_s
         self.name = name
-        self.caller = BoundedCaller("planner")
+        self.caller = BoundedCaller("planner", stop)  # a stop request ends any wait for the planner
         self._planner: Planner | None = None
         self._failure: BaseException | None = None
 
@@ -75,6 +82,8 @@ class PlannerSetup:
         if self._planner is None:
             try:
                 self._planner = self.caller.call(self.factory, self.timeout_s, "planner setup")
+            except CallStopped:
+                raise  # not the planner's fault: a later attempt may build it
             except Exception as err:
                 self._failure = err
                 raise
@@ -112,6 +121,7 @@ class ClosedLoopRunner:
         callbacks: Sequence[RunCallback] = (),
         privileged: bool = False,
         backend_name: str = "",
+        stop: StopRequest | None = None,
     ) -> None:
         self.backend_factory = backend_factory  # a fresh backend per run: a crashed one is never reused
         self.planner = planner
@@ -120,6 +130,7 @@ class ClosedLoopRunner:
         self.callbacks = _Callbacks(callbacks)
         self.privileged = privileged  # pass ground truth to the planner (experts only)
         self.backend_name = backend_name
+        self.stop = stop or StopRequest()  # checked between ticks: the run ends "Interrupted" with its files intact
         self.backend: Backend | None = None
 
     def run(self, scenario: Any, source: str = "", seed: int | None = None) -> RunOutcome:
@@ -180,10 +191,15 @@ class ClosedLoopRunner:
 
     def _run(self, context: RunContext) -> tuple[Ending, dict[str, str] | None]:
         try:
+            self._check_stop()
             world, controller, planner = self._setup(context)
             return self._loop(context, world, controller, planner), None
         except RunFailure as failure:
             return failure.ending, _error(failure.ending, failure.cause)
+
+    def _check_stop(self) -> None:
+        if self.stop.requested:
+            raise RunFailure(Ending.INTERRUPTED, self.stop.reason())
 
     def _setup(self, context: RunContext) -> tuple[WorldState, MetaActionController, TimedPlanner]:
         scenario, backend = context.scenario, context.backend
@@ -194,6 +210,7 @@ class ClosedLoopRunner:
             raise RunFailure(Ending.SCENARIO_INVALID, err) from err
         except Exception as err:
             raise RunFailure(Ending.BACKEND_LOAD, err) from err
+        self._check_stop()
         try:
             check_placements(scenario, world.route, context.scenario_source)
         except ScenarioError as err:
@@ -208,6 +225,8 @@ class ClosedLoopRunner:
             self.planner.caller.call(
                 lambda: planner.start_route(route_context), self.planner.timeout_s, f"{planner.name}.start_route()"
             )
+        except CallStopped as err:
+            raise RunFailure(Ending.INTERRUPTED, err) from err
         except Exception as err:
             raise RunFailure(Ending.PLANNER_SETUP, err) from err
         try:
@@ -235,6 +254,8 @@ class ClosedLoopRunner:
             )
         except CallTimeout as err:
             raise RunFailure(Ending.PLANNER_TIMEOUT, err) from err
+        except CallStopped as err:
+            raise RunFailure(Ending.INTERRUPTED, err) from err
         except Exception as err:
             raise RunFailure(Ending.PLANNER_RUNTIME, err) from err
         if not isinstance(plan, Plan):
@@ -259,6 +280,7 @@ class ClosedLoopRunner:
         plan: Plan | None = None
         tick = 0
         while True:
+            self._check_stop()
             observation = LazyObservation(backend.observe)
             planned = tick % plan_every == 0
             if planned:

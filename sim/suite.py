@@ -20,7 +20,8 @@ from sim.callbacks import ProgressBar, RunCallback
 from sim.metrics import summarize
 from sim.results import RESULTS_FILE, MetricsCollector, ResultsWriter, read_results, write_json_atomic
 from sim.runner import ClosedLoopRunner, PlannerSetup, RunnerConfig
-from sim.status import RERUN_ON_RESUME, Status
+from sim.status import RERUN_ON_RESUME, Ending, Status
+from sim.stop import StopRequest
 from sim.video import VideoRecorder
 
 VIDEO_FILE = "review.mp4"
@@ -66,11 +67,18 @@ def finished_results(out_dir: Path) -> dict[str, Any] | None:
 
 
 def run_jobs(
-    jobs: Sequence[RouteJob], config: RunRouteConfig, planner_choice: str | None = None, log: Any = print
+    jobs: Sequence[RouteJob],
+    config: RunRouteConfig,
+    planner_choice: str | None = None,
+    log: Any = print,
+    stop: StopRequest | None = None,
 ) -> list[dict[str, Any]]:
-    """Drive every job (skipping finished ones when `config.resume`); returns each route's results in job order."""
+    """Drive every job (skipping finished ones when `config.resume`); returns each route's results in job order.
+
+    A requested stop ends the current route as "Interrupted" (its results and video written) and skips the rest."""
+    stop = stop or StopRequest()
     make_planner, privileged, planner_name = planner_factory(config.planner, planner_choice)
-    setup = PlannerSetup(make_planner, config.planner_setup_timeout_s, planner_name)
+    setup = PlannerSetup(make_planner, config.planner_setup_timeout_s, planner_name, stop)
     make_backend, backend_name = backend_factory(config.sim)
     runner_config = RunnerConfig(
         plan_period=config.plan_period,
@@ -86,7 +94,7 @@ def run_jobs(
             all_results.append(done)
             continue
         _fail_fast_on_config(setup)
-        collector = MetricsCollector(VIDEO_FILE if config.video.enabled else None)
+        collector = MetricsCollector(job.out_dir / VIDEO_FILE if config.video.enabled else None)
         callbacks: list[RunCallback] = [collector]
         if config.video.enabled:
             video = VideoRecorder(job.out_dir / VIDEO_FILE, config.video)
@@ -102,6 +110,7 @@ def run_jobs(
             callbacks,
             privileged=privileged,
             backend_name=backend_name,
+            stop=stop,
         )
         outcome = runner.run(job.scenario, job.source, config.seed)
         results = collector.results()
@@ -112,6 +121,8 @@ def run_jobs(
         if outcome.error:
             log(f"    {outcome.error['kind']}: {outcome.error['message']}")
         all_results.append(results)
+        if outcome.ending is Ending.INTERRUPTED:
+            break
     setup.caller.close()
     return all_results
 
@@ -123,7 +134,7 @@ def _fail_fast_on_config(setup: PlannerSetup) -> None:
         setup.get()
     except ConfigError:
         raise
-    except Exception:
+    except Exception:  # includes a stop requested while the model loads: the route then ends "Interrupted"
         pass
 
 

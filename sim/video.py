@@ -16,6 +16,7 @@ import queue
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,11 @@ import numpy as np
 from sim.callbacks import RunCallback, RunContext, RunOutcome, StepInfo, TickInfo
 from sim.core import Infraction
 from sim.overlay import Hud, compose_frame, topdown
+from sim.status import Status
 
 FRAGMENTED = "frag_keyframe+empty_moov+default_base_moof"
+WAIT_SLICE_S = 0.2  # no wait on the frame queue or the feeder is longer than this without looking around
+INTERRUPTED_CLOSE_S = 5.0  # after Ctrl-C / SIGTERM, how long ffmpeg may take to finish the file
 
 
 class VideoError(RuntimeError):
@@ -63,6 +67,7 @@ class FfmpegWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.size = (height, width)
         self.frames = 0
+        self.killed = False  # close() ran out of time and killed ffmpeg
         self._log = tempfile.TemporaryFile()  # noqa: SIM115  # ffmpeg's stderr, open for the writer's lifetime
         gop = max(1, round(fps))
         cmd = [
@@ -77,13 +82,20 @@ class FfmpegWriter:
         )
         self._pending: queue.Queue[bytes | None] = queue.Queue(maxsize=queue_frames)
         self._failed: BaseException | None = None
+        self._abandoned = threading.Event()  # close() gave up waiting: the feeder drops what is left and exits
         self._feeder = threading.Thread(target=self._feed, name="ffmpeg-feeder", daemon=True)
         self._feeder.start()
 
     def _feed(self) -> None:
         stdin = self._proc.stdin
         assert stdin is not None
-        while (data := self._pending.get()) is not None:
+        while not self._abandoned.is_set():
+            try:
+                data = self._pending.get(timeout=WAIT_SLICE_S)
+            except queue.Empty:
+                continue
+            if data is None:
+                break
             if self._failed is None:
                 try:
                     stdin.write(data)
@@ -93,19 +105,42 @@ class FfmpegWriter:
             stdin.close()
 
     def write(self, frame: np.ndarray) -> None:
+        """Queue a frame; waits while the queue is full (ffmpeg slower than the drive), never past ffmpeg's death."""
         if frame.shape[:2] != self.size or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise VideoError(f"frame must be {self.size[1]}x{self.size[0]} RGB uint8, got {frame.shape} {frame.dtype}")
-        if self._failed is not None:
-            raise VideoError(f"ffmpeg stopped accepting frames: {self._stderr() or self._failed}")
-        self._pending.put(np.ascontiguousarray(frame).tobytes())
+        data = np.ascontiguousarray(frame).tobytes()
+        while True:
+            if self._failed is not None or self._proc.poll() is not None:
+                raise VideoError(f"ffmpeg stopped accepting frames: {self._stderr() or self._failed}")
+            try:
+                self._pending.put(data, timeout=WAIT_SLICE_S)
+                break
+            except queue.Full:
+                continue
         self.frames += 1
 
-    def close(self, faststart: bool = True) -> None:
-        """Finish the file; with `faststart`, remux it to a non-fragmented MP4 (kept fragmented if that fails)."""
-        if self._feeder.is_alive():
-            self._pending.put(None)
-            self._feeder.join()
-        code = self._proc.wait()
+    def close(self, faststart: bool = True, timeout_s: float = 120.0) -> None:
+        """Finish the file within `timeout_s`; with `faststart`, remux it to a non-fragmented MP4 (kept fragmented if
+        that fails). Past the deadline ffmpeg is killed: the fragmented file then plays up to its last fragment."""
+        deadline = time.monotonic() + timeout_s
+        sentinel_sent = False
+        while not sentinel_sent and self._feeder.is_alive() and time.monotonic() < deadline:
+            try:
+                self._pending.put(None, timeout=WAIT_SLICE_S)
+                sentinel_sent = True
+            except queue.Full:
+                continue
+        self._feeder.join(max(0.0, deadline - time.monotonic()))
+        try:
+            code = self._proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self._abandoned.set()
+            self._proc.kill()  # the fragments already on disk stay playable
+            self._proc.wait()
+            self._feeder.join(WAIT_SLICE_S * 4)
+            self._log.close()
+            self.killed = True
+            return
         log = self._stderr()
         self._log.close()
         if code != 0:
@@ -147,6 +182,7 @@ class VideoConfig:
     bev_range_m: float = 60.0
     flash_s: float = 1.5  # how long an infraction keeps the frame border red
     faststart: bool = True  # remux to a plain MP4 at the end of the run
+    queue_frames: int = 8  # frames waiting for ffmpeg before the drive waits for the encoder
 
     def __post_init__(self) -> None:
         if self.every_n_ticks < 1:
@@ -155,6 +191,8 @@ class VideoConfig:
             raise ValueError(f"width must be even and >= 64, got {self.width}")
         if self.fps is not None and not self.fps > 0:
             raise ValueError(f"fps must be positive or null, got {self.fps}")
+        if self.queue_frames < 1:
+            raise ValueError(f"queue_frames must be >= 1, got {self.queue_frames}")
 
 
 class VideoRecorder(RunCallback):
@@ -191,7 +229,7 @@ class VideoRecorder(RunCallback):
             if self.writer is None:
                 self.writer = FfmpegWriter(
                     self.path, frame.shape[1], frame.shape[0], self.fps, self.config.crf, self.config.preset,
-                    self.config.threads,
+                    self.config.threads, self.config.queue_frames,
                 )  # fmt: skip
             self.writer.write(frame)
         except (VideoError, OSError) as err:
@@ -199,8 +237,9 @@ class VideoRecorder(RunCallback):
 
     def on_end(self, outcome: RunOutcome) -> None:
         if self.writer is not None:
+            interrupted = outcome.status is Status.INTERRUPTED
             try:
-                self.writer.close(faststart=self.config.faststart)
+                self.writer.close(self.config.faststart, INTERRUPTED_CLOSE_S if interrupted else 120.0)
             except (VideoError, OSError) as err:
                 self._fail(err)
             self.writer = None

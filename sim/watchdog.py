@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sim.stop import StopRequest
+
 T = TypeVar("T")
+POLL_S = 0.05  # how often a waiting caller looks at the stop request
 
 
 class CallTimeout(TimeoutError):
     def __init__(self, what: str, timeout_s: float) -> None:
         super().__init__(f"{what} did not return within {timeout_s:g} s")
         self.timeout_s = timeout_s
+
+
+class CallStopped(Exception):
+    """A stop was requested (Ctrl-C, SIGTERM) while waiting for the call; the call is abandoned like a timeout."""
 
 
 @dataclass
@@ -44,8 +52,9 @@ def _serve(jobs: queue.SimpleQueue[_Job | None]) -> None:
 class BoundedCaller:
     """Runs callables on one daemon worker thread and waits at most a given time for each."""
 
-    def __init__(self, name: str = "bounded-call") -> None:
+    def __init__(self, name: str = "bounded-call", stop: StopRequest | None = None) -> None:
         self.name = name
+        self.stop = stop  # a requested stop ends the wait with CallStopped
         self._jobs: queue.SimpleQueue[_Job | None] | None = None
         self.abandoned = 0  # calls left running after a timeout
 
@@ -56,16 +65,29 @@ class BoundedCaller:
             threading.Thread(target=_serve, args=(self._jobs,), name=self.name, daemon=True).start()
         job = _Job(fn)
         self._jobs.put(job)
-        if not job.done.wait(timeout_s):
-            self._jobs.put(None)  # the worker exits once (if ever) the overrunning call returns
-            self._jobs = None
-            self.abandoned += 1
-            raise CallTimeout(what, float(timeout_s or 0.0))
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not job.done.wait(POLL_S if self.stop is not None else _remaining(deadline)):
+            if self.stop is not None and self.stop.requested:
+                self._abandon()
+                raise CallStopped(f"{what}: {self.stop.reason()}")
+            if deadline is not None and time.monotonic() >= deadline:
+                self._abandon()
+                raise CallTimeout(what, float(timeout_s or 0.0))
         if job.error is not None:
             raise job.error
         return job.value
+
+    def _abandon(self) -> None:
+        assert self._jobs is not None
+        self._jobs.put(None)  # the worker exits once (if ever) the overrunning call returns
+        self._jobs = None
+        self.abandoned += 1
 
     def close(self) -> None:
         if self._jobs is not None:
             self._jobs.put(None)
             self._jobs = None
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())

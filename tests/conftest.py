@@ -1,10 +1,13 @@
-"""Markers that depend on the machine: `gpu` tests need CUDA, `carla` tests need a server named by CARLA_HOST."""
+"""Markers that depend on the machine (`gpu` tests need CUDA, `carla` tests need a server named by CARLA_HOST), and
+the `processes` fixture for tests that start subprocesses."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+from process_helpers import Processes
 
 
 def _cuda_available() -> bool:
@@ -25,3 +28,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             has_cuda = _cuda_available() if has_cuda is None else has_cuda
             if not has_cuda:
                 item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    reaper = Processes()
+    try:
+        yield reaper
+    finally:
+        reaper.kill_all()

@@ -15,13 +15,12 @@ written with every episode record to `manifest.json`.
 
 from __future__ import annotations
 
-import fcntl
 import json
+import os
 import shutil
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -32,6 +31,7 @@ from planner.config import from_mapping
 from scenarios import list_suite
 from sim.core import WEATHER_PRESETS
 from training.labeling import LabelConfig, dataset_agreement
+from training.locking import exclusive, worker_init
 from training.procedural import ProceduralConfig
 from training.reasoning import TeacherConfig
 from training.rollout import (
@@ -122,18 +122,6 @@ def plan_episodes(config: CollectConfig) -> list[Episode]:
         seed = int(stable_unit("procedural", config.seed, i) * 2**31)
         episodes.append(Episode(f"proc-{i:05d}", "procedural", seed, split_of(seed, config.validation_fraction)))
     return episodes
-
-
-@contextmanager
-def exclusive(root: Path) -> Iterator[None]:
-    """One collector per output directory (the lock dies with its process, also on SIGKILL)."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(f"another collection is writing to {root}") from None
-        yield
 
 
 def done_records(root: Path) -> dict[str, dict[str, Any]]:
@@ -289,7 +277,10 @@ def _run(todo: list[Episode], config: CollectConfig, root: Path, done: dict[str,
             for episode in todo:
                 finished(run_episode(episode, config, str(root)))
             return
-        with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(
+            config.workers, get_context("spawn"), initializer=worker_init, initargs=(os.getpid(), str(root))
+        )
+        with pool:
             pending = {pool.submit(run_episode, e, config, str(root)) for e in todo}
             while pending:
                 ready, pending = wait(pending, return_when=FIRST_COMPLETED)

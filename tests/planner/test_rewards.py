@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from process_helpers import Processes
 
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS, parse_answer
 from planner.rewards import (
@@ -153,12 +153,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_group_split_across_two_processes_is_scored_whole(tmp_path: Path) -> None:
+def test_group_split_across_two_processes_is_scored_whole(processes: Processes, tmp_path: Path) -> None:
     # Two identical answers sit on different processes: each process alone would see no duplicate.
     group = [RIGHT, WRONG_PATH, EVERYTHING, "x", RIGHT, WRONG_PATH, "y", "<answer> KEEP, STRAIGHT </answer>"]
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "2"}
     procs = [
-        subprocess.Popen(
+        processes.start(
             [sys.executable, "-c", _WORKER, json.dumps([group, [GT] * 8]), str(tmp_path)],
             env={**env, "RANK": str(rank)},
         )

@@ -4,13 +4,13 @@ are found by registry or `_target_`."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from closed_loop_helpers import write_scenario
 from hydra import compose, initialize_config_dir
+from process_helpers import Processes
 
 from planner.config import ConfigError
 from sim.builders import PLANNERS, load_run_config, planner_factory
@@ -26,15 +26,13 @@ def run(*overrides: str) -> int:
     return drive(cfg)
 
 
-def test_invalid_scenario_file_exits_2_before_simulating(tmp_path: Path) -> None:
+def test_invalid_scenario_file_exits_2_before_simulating(processes: Processes, tmp_path: Path) -> None:
     bad = write_scenario(tmp_path, actors=[{"kind": "spaceship", "at": {"s": 10}}])
     out = tmp_path / "out"
-    done = subprocess.run(
+    done = processes.run(
         [sys.executable, "sim/run_route.py", f"scenario={bad}", f"output_dir={out}", f"hydra.run.dir={tmp_path / 'h'}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
         timeout=120,
+        cwd=REPO,
     )
     assert done.returncode == 2
     assert str(bad) in done.stderr and "actors[0].kind" in done.stderr
@@ -142,12 +140,12 @@ def test_run_config_is_typed() -> None:
 
 
 @pytest.mark.slow
-def test_hydra_multirun_runs_each_scenario(tmp_path: Path) -> None:
+def test_hydra_multirun_runs_each_scenario(processes: Processes, tmp_path: Path) -> None:
     a, b = write_scenario(tmp_path, name="road_a"), write_scenario(tmp_path, name="road_b")
-    done = subprocess.run(
+    done = processes.run(
         [sys.executable, "sim/run_route.py", "-m", f"scenario={a},{b}", "planner=expert", *FAST,
          f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        timeout=300, cwd=REPO,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     statuses = sorted(json.loads(p.read_text())["scenario"] for p in (tmp_path / "sweep").glob("*/results.json"))

@@ -15,6 +15,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 from closed_loop_helpers import write_scenario
+from process_helpers import Processes
 
 from sim.core import EgoState, Infraction, InfractionType, Route, WorldState
 from sim.overlay import Hud, compose_frame, topdown, wrap_text
@@ -99,12 +100,12 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _run_route(tmp_path: Path, *overrides: str) -> subprocess.Popen:
+def _run_route(processes: Processes, tmp_path: Path, *overrides: str) -> subprocess.Popen:
     scenario = write_scenario(tmp_path, criteria={"timeout_s": 300})
     cmd = [sys.executable, str(REPO / "sim" / "run_route.py"), f"scenario={scenario}", "planner=constant",
            "planner.speed=STOP", f"output_dir={tmp_path / 'out'}", "results_every_s=0.2", "progress=false",
            f"hydra.run.dir={tmp_path / 'hydra'}", *overrides]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=REPO, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return processes.start(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def _wait_for_progress(proc: subprocess.Popen, results: Path, sim_s: float, limit_s: float = 90.0) -> dict:
@@ -121,8 +122,8 @@ def _wait_for_progress(proc: subprocess.Popen, results: Path, sim_s: float, limi
     raise AssertionError("the run made no progress")
 
 
-def test_killed_run_leaves_playable_video_and_readable_partial_results(tmp_path: Path) -> None:
-    proc = _run_route(tmp_path)
+def test_killed_run_leaves_playable_video_and_readable_partial_results(processes: Processes, tmp_path: Path) -> None:
+    proc = _run_route(processes, tmp_path)
     out = tmp_path / "out"
     _wait_for_progress(proc, out / "results.json", sim_s=3.0)
     deadline = time.monotonic() + 60
@@ -143,8 +144,8 @@ def test_killed_run_leaves_playable_video_and_readable_partial_results(tmp_path:
     assert info["frames"] >= 20  # at least the two one-second fragments at 10 fps
 
 
-def test_terminated_run_is_marked_interrupted_and_its_video_finalised(tmp_path: Path) -> None:
-    proc = _run_route(tmp_path)
+def test_terminated_run_is_marked_interrupted_and_its_video_finalised(processes: Processes, tmp_path: Path) -> None:
+    proc = _run_route(processes, tmp_path)
     out = tmp_path / "out"
     _wait_for_progress(proc, out / "results.json", sim_s=2.0)
     os.kill(proc.pid, signal.SIGTERM)
@@ -167,7 +168,7 @@ def _decoded(path: Path) -> bytes:
 
 
 @pytest.mark.slow
-def test_two_runs_of_the_same_route_write_the_same_review_video(tmp_path: Path) -> None:
+def test_two_runs_of_the_same_route_write_the_same_review_video(processes: Processes, tmp_path: Path) -> None:
     """Same scenario, seed and planner: the decoded review videos are identical (x264 with several threads encoded
     the same frames differently from run to run)."""
     decoded = []
@@ -175,7 +176,57 @@ def test_two_runs_of_the_same_route_write_the_same_review_video(tmp_path: Path) 
         out = tmp_path / f"run{k}"
         cmd = [sys.executable, "sim/run_route.py", "scenario=red_light_stop", "planner=expert", "progress=false",
                f"output_dir={out}", f"hydra.run.dir={tmp_path / 'hydra'}"]  # fmt: skip
-        subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=300)
+        assert processes.run(cmd, timeout=300, cwd=REPO).returncode == 0
         decoded.append(_decoded(out / "review.mp4"))
     assert len(decoded[0]) > 100 * 540 * 960 * 3
     assert decoded[0] == decoded[1]
+
+
+def _interrupt_and_check(proc: subprocess.Popen, out: Path, sig: signal.Signals, limit_s: float) -> dict:
+    """Send `sig`, demand exit 130 within `limit_s`, Interrupted results and, when one was begun, a playable video."""
+    sent = time.monotonic()
+    os.kill(proc.pid, sig)
+    try:
+        code = proc.wait(timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the run did not exit within {limit_s} s of {sig.name}") from None
+    output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    assert code == 130, f"exit {code} after {sig.name}: {output[-2000:]}"
+    results = json.loads((out / "results.json").read_text())
+    assert results["status"] == "Interrupted", results["status"]
+    if (out / "review.mp4").exists():
+        info = probe(out / "review.mp4")
+        assert info["decode_rc"] == 0, info
+    return {"elapsed_s": time.monotonic() - sent, "frames": results.get("ticks", 0)}
+
+
+@pytest.mark.slow
+def test_sigterm_with_an_encoder_slower_than_the_drive_always_exits_130_quickly(
+    processes: Processes, tmp_path: Path
+) -> None:
+    """The encoder runs at placebo quality through a one-frame queue, so the drive keeps waiting for it; a signal
+    landing anywhere in that (queue full, feeder mid-write, remux) must still end the run cleanly and quickly."""
+    for k in range(6):
+        run_dir = tmp_path / f"r{k}"
+        run_dir.mkdir()
+        proc = _run_route(processes, run_dir, "video.preset=placebo", "video.queue_frames=1")
+        _wait_for_progress(proc, run_dir / "out" / "results.json", sim_s=0.5 + 0.4 * k)
+        sig = signal.SIGTERM if k % 2 == 0 else signal.SIGINT
+        done = _interrupt_and_check(proc, run_dir / "out", sig, limit_s=15.0)
+        assert done["elapsed_s"] < 12.0
+
+
+@pytest.mark.slow
+def test_a_signal_during_route_setup_ends_in_interrupted_results(processes: Processes, tmp_path: Path) -> None:
+    """Signals within half a second of the first results.json land while the world is built and Panda3D starts."""
+    for k in range(8):
+        run_dir = tmp_path / f"r{k}"
+        run_dir.mkdir()
+        proc = _run_route(processes, run_dir)
+        results = run_dir / "out" / "results.json"
+        deadline = time.monotonic() + 60
+        while not results.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "no results.json appeared"
+            time.sleep(0.01)
+        time.sleep(0.07 * k)
+        _interrupt_and_check(proc, run_dir / "out", signal.SIGINT if k % 2 else signal.SIGTERM, limit_s=30.0)

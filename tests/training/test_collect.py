@@ -3,6 +3,7 @@ label balancing and the kept-out samples of a rejecting teacher."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -13,17 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 from chat_server import ChatServer
 from datasets import load_dataset
 from hydra import compose, initialize_config_dir
 from PIL import Image
+from process_helpers import Processes
 
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS, format_answer, parse_answer
 from planner.config import ConfigError, from_mapping
 from planner.prompt import build_prompt
 from training.collect import CollectConfig, collect, load_collect_config, plan_episodes, split_of
 from training.dataset import FIELDS, load_planning_dataset, to_grpo_format, to_sft_format
+from training.locking import WORKERS_LOCK_FILE, exclusive
 from training.rollout import BehaviorConfig, BehaviorPolicy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,9 +145,9 @@ def _cli(root: Path, *extra: str) -> list[str]:
     ]
 
 
-def kill_then_resume(root: Path) -> list[dict[str, Any]]:
+def kill_then_resume(processes: Processes, root: Path) -> list[dict[str, Any]]:
     """Start the collector, SIGKILL it (and its workers) once the first episode is committed, then rerun it."""
-    proc = subprocess.Popen(_cli(root), cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL)
+    proc = processes.start(_cli(root), cwd=REPO, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while not any((root / "episodes").glob("*.json")) and time.monotonic() < deadline:
@@ -156,13 +160,15 @@ def kill_then_resume(root: Path) -> list[dict[str, Any]]:
     assert 0 < len(committed) < 12
     for row in read_rows(root):  # what an interrupted collection leaves is readable as it is
         assert (root / row["image"]).is_file()
-    subprocess.run(_cli(root), cwd=REPO, check=True, stdout=subprocess.DEVNULL, timeout=300)
+    assert processes.run(_cli(root), timeout=300, cwd=REPO).returncode == 0
     return read_rows(root)
 
 
-def test_sigkill_during_collection_then_rerun_gives_no_duplicate_or_truncated_sample(tmp_path: Path) -> None:
+def test_sigkill_during_collection_then_rerun_gives_no_duplicate_or_truncated_sample(
+    processes: Processes, tmp_path: Path
+) -> None:
     root = tmp_path / "data"
-    rows = kill_then_resume(root)
+    rows = kill_then_resume(processes, root)
     keys = [(r["episode"], r["step"]) for r in rows]
     assert len(keys) == len(set(keys))
     assert not list(root.glob("images/.tmp-*")) and not list(root.glob("*/.*.tmp"))
@@ -177,20 +183,43 @@ def test_sigkill_during_collection_then_rerun_gives_no_duplicate_or_truncated_sa
 
 
 @pytest.mark.slow
-def test_a_resumed_collection_equals_an_uninterrupted_one(tmp_path: Path) -> None:
-    rows = kill_then_resume(tmp_path / "data")
+def test_a_resumed_collection_equals_an_uninterrupted_one(processes: Processes, tmp_path: Path) -> None:
+    rows = kill_then_resume(processes, tmp_path / "data")
     reference = tmp_path / "reference"
-    subprocess.run(_cli(reference), cwd=REPO, check=True, stdout=subprocess.DEVNULL, timeout=300)
+    assert processes.run(_cli(reference), timeout=300, cwd=REPO).returncode == 0
     for shard in sorted(reference.glob("*/*.jsonl")):
         assert (tmp_path / "data" / shard.relative_to(reference)).read_text() == shard.read_text()
     assert len(read_rows(reference)) == len(rows)
 
 
 def test_second_collector_on_the_same_directory_is_refused(tmp_path: Path) -> None:
-    from training.collect import exclusive
-
-    with exclusive(tmp_path), pytest.raises(RuntimeError, match="another collection"):
+    with exclusive(tmp_path), pytest.raises(RuntimeError, match=rf"another collection \(pid {os.getpid()}\)"):
         collect(small_config(tmp_path), log=lambda *_: None)
+
+
+def test_a_rerun_is_refused_while_a_worker_of_an_earlier_collection_still_writes(tmp_path: Path) -> None:
+    with open(tmp_path / WORKERS_LOCK_FILE, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_SH)  # what a surviving worker holds
+        with pytest.raises(RuntimeError, match="workers of an earlier collection"):
+            collect(small_config(tmp_path), log=lambda *_: None)
+    assert not (tmp_path / "episodes").exists()  # refused before anything was cleaned or written
+
+
+def test_workers_die_with_a_collector_killed_by_sigkill(processes: Processes, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    proc = processes.start(_cli(root), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not any((root / "episodes").glob("*.json")):
+        assert time.monotonic() < deadline and proc.poll() is None, "no episode was committed"
+        time.sleep(0.05)
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    assert len(workers) >= 2
+    os.kill(proc.pid, signal.SIGKILL)  # the collector alone, as an out-of-memory kill would
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"orphaned workers still running: {[p.pid for p in alive]}"
+    committed = sorted(p.name for p in (root / "episodes").glob("*.json"))
+    time.sleep(1.0)
+    assert sorted(p.name for p in (root / "episodes").glob("*.json")) == committed
 
 
 def test_balance_drops_labels_and_a_rejecting_teacher_keeps_samples_out(tmp_path: Path) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from process_helpers import Processes
 
 from sim.run_route import EXIT_BAD_INPUT, EXIT_NOT_DRIVEN, drive
 
@@ -33,11 +33,11 @@ def run(*overrides: str) -> int:
     return drive(cfg)
 
 
-def test_no_server_exits_nonzero_within_the_timeout_naming_host_and_port(tmp_path: Path) -> None:
+def test_no_server_exits_nonzero_within_the_timeout_naming_host_and_port(processes: Processes, tmp_path: Path) -> None:
     port, timeout_s = unused_port(), 2.0
     out = tmp_path / "out"
     started = time.monotonic()
-    done = subprocess.run(
+    done = processes.run(
         [
             sys.executable,
             "sim/run_route.py",
@@ -49,8 +49,6 @@ def test_no_server_exits_nonzero_within_the_timeout_naming_host_and_port(tmp_pat
             f"hydra.run.dir={tmp_path / 'h'}",
         ],
         cwd=REPO,
-        capture_output=True,
-        text=True,
         timeout=120,
     )
     elapsed = time.monotonic() - started

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import carla
 import numpy as np
 import pytest
+from process_helpers import Processes
 
 from sim.carla_backend.agent import AgentConfig, sensor_specs
 from sim.carla_backend.backend import CarlaBackend
@@ -70,9 +70,9 @@ def test_a_route_loads_steps_observes_and_gives_the_server_back() -> None:
     assert_server_released()
 
 
-def test_run_route_drives_a_town03_route_with_the_expert(tmp_path: Path) -> None:
+def test_run_route_drives_a_town03_route_with_the_expert(processes: Processes, tmp_path: Path) -> None:
     cfg = server()
-    done = subprocess.run(
+    done = processes.run(
         [
             sys.executable,
             "sim/run_route.py",
@@ -89,8 +89,6 @@ def test_run_route_drives_a_town03_route_with_the_expert(tmp_path: Path) -> None
             f"hydra.run.dir={tmp_path / 'h'}",
         ],
         cwd=REPO,
-        capture_output=True,
-        text=True,
         timeout=600,
     )
     results = json.loads((tmp_path / "out" / "results.json").read_text())

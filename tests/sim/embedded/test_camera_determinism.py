@@ -4,12 +4,12 @@ Poses are sampled along suite routes (route.to_world gives position and heading)
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from process_helpers import Processes
 
 from scenarios import list_suite, load_scenario
 from sim.core import CameraConfig, EgoState
@@ -51,17 +51,15 @@ print(hashlib.md5(b"".join(f.tobytes() for f in render(target))).hexdigest())
 """
 
 
-def _frames_hash(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", RENDER_ALONG_ROUTE, *args], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
+def _frames_hash(processes: Processes, *args: str) -> str:
+    done = processes.run([sys.executable, "-c", RENDER_ALONG_ROUTE, *args], timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip()
 
 
-def test_same_poses_give_identical_frames_in_a_fresh_process_and_after_other_scenarios() -> None:
-    fresh = _frames_hash("unprotected_left_turn")
-    after_others = _frames_hash("unprotected_left_turn", "truck_with_cones", "jaywalker", "perturbed")
+def test_same_poses_give_identical_frames_in_a_fresh_process_and_after_other_scenarios(processes: Processes) -> None:
+    fresh = _frames_hash(processes, "unprotected_left_turn")
+    after_others = _frames_hash(processes, "unprotected_left_turn", "truck_with_cones", "jaywalker", "perturbed")
     assert fresh == after_others
 
 
