@@ -7,9 +7,9 @@ Both count route points the ego has passed (one every `route_point_spacing_m`):
   `outside_route_lanes` ground-truth flag) counts as driven outside; the one event carries the running percentage
   of the route driven so far, which the penalty scales with;
 - minimum speed: the route is split into `min_speed_checkpoints` equal parts; over each, the ego's mean speed is
-  compared with the mean speed of the background traffic (actors with `role_name: background`) on the ticks where
-  there is some; a part with none scores 100 %. The last part is scored at the end when more than 95 % of the route
-  was passed.
+  compared with the mean speed of the surrounding background traffic (actors with `role_name: background` within
+  the protocol's radius) on the ticks where there is some; a part with none scores 100 %. The last part is scored
+  at the end when more than 95 % of the route was passed.
 
 Backends may emit their own `outside_route_lanes` events (one per excursion, for rewards and markers); the score
 uses these criteria instead, so `scored_infractions` drops those.
@@ -67,10 +67,16 @@ class RouteCriteria:
             self.checkpoint_start_m = self.passed_m
             self._ego_speed_sum = self._traffic_speed_sum = 0.0
             self._speed_points = 0
-        traffic = [abs(a.speed) for a in world.actors if a.attributes.get("role_name") == BACKGROUND_ROLE]
+        ego = world.ego
+        radius = self.protocol.min_speed_radius_m + self.protocol.min_speed_radius_per_mps * abs(ego.speed)
+        traffic = [
+            abs(a.speed)
+            for a in world.actors
+            if a.attributes.get("role_name") == BACKGROUND_ROLE and math.hypot(a.x - ego.x, a.y - ego.y) <= radius
+        ]
         if traffic:
             self._traffic_speed_sum += sum(traffic) / len(traffic)
-            self._ego_speed_sum += abs(world.ego.speed)
+            self._ego_speed_sum += abs(ego.speed)
             self._speed_points += 1
 
     def _checkpoint(self, world: WorldState) -> list[Infraction]:

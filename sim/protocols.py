@@ -45,6 +45,8 @@ class ScoringProtocol:
     completion_distance_m: float = 10.0
     min_speed_checkpoints: int = 4
     min_speed_events: Literal["below_traffic", "every_checkpoint"] = "below_traffic"
+    min_speed_radius_m: float = 45.0  # background vehicles this close to the ego count as surrounding traffic ...
+    min_speed_radius_per_mps: float = 1.7  # ... plus this much per m/s of the ego's speed
     tick_budget: int | None = None
     success_ignores: frozenset[InfractionType] = frozenset({InfractionType.MIN_SPEED})  # Bench2Drive's success rule
 
@@ -76,6 +78,8 @@ class _ProtocolFile:
     completion_distance_m: float = 10.0
     min_speed_checkpoints: int = 4
     min_speed_events: str = "below_traffic"
+    min_speed_radius_m: float = 45.0
+    min_speed_radius_per_mps: float = 1.7
     tick_budget: int | None = None
 
 
@@ -104,6 +108,8 @@ def parse_protocols(data: Mapping[str, Mapping], source: str = "protocols") -> d
             completion_distance_m=raw.completion_distance_m,
             min_speed_checkpoints=raw.min_speed_checkpoints,
             min_speed_events=raw.min_speed_events,  # type: ignore[arg-type]
+            min_speed_radius_m=raw.min_speed_radius_m,
+            min_speed_radius_per_mps=raw.min_speed_radius_per_mps,
             tick_budget=raw.tick_budget,
         )
     return out

@@ -15,11 +15,21 @@ LB20, B2D = get_protocol("leaderboard-2.0"), get_protocol("bench2drive")
 ROUTE = Route(np.array([[0.0, 0.0], [200.0, 0.0]]), ("a", "a"))
 
 
-def world(s: float, t: float, ego_speed: float = 10.0, traffic: float | None = None, outside: bool = False):
+def world(s: float, t: float, ego_speed=10.0, traffic: float | None = None, outside=False, traffic_ahead_m=30.0):
     actors = ()
     if traffic is not None:
         car = ActorState(
-            7, ActorKind.VEHICLE, s + 30.0, 3.5, 0.0, traffic, 4.5, 1.9, 1.5, None, {"role_name": "background"}
+            7,
+            ActorKind.VEHICLE,
+            s + traffic_ahead_m,
+            3.5,
+            0.0,
+            traffic,
+            4.5,
+            1.9,
+            1.5,
+            None,
+            {"role_name": "background"},
         )
         parked = ActorState(8, ActorKind.VEHICLE, 50.0, 7.0, 0.0, 0.0, 4.5, 1.9, 1.5)  # not background: ignored
         actors = (car, parked)
@@ -59,10 +69,16 @@ def test_minimum_speed_per_checkpoint_against_background_traffic() -> None:
     assert infraction_penalty(events, B2D) == 1.0
 
 
-def test_no_background_traffic_means_no_minimum_speed_event() -> None:
+def test_no_surrounding_background_traffic_means_no_minimum_speed_event() -> None:
     criteria = RouteCriteria(ROUTE.length, LB20)
     drive(criteria, lambda s: 1.0)
     assert criteria.infractions(final=True) == []
+    far = RouteCriteria(ROUTE.length, LB20)  # traffic 80 m away is beyond 45 m + 1.7 m per m/s at 5 m/s
+    s, t = 0.0, 0.0
+    while s < ROUTE.length:
+        s, t = s + 0.25, t + 0.05
+        far.update(world(s, t, 5.0, 10.0, traffic_ahead_m=80.0))
+    assert far.infractions(final=True) == []
 
 
 def test_bench2drive_reports_every_checkpoint() -> None:
