@@ -42,6 +42,7 @@ class RouteCriteria:
         self.checkpoint_m = route_length_m / protocol.min_speed_checkpoints
         self.checkpoint_start_m = 0.0
         self.checkpoints: list[Infraction] = []
+        self.closed = 0  # checkpoints scored so far (with or without an event)
         self._ego_speed_sum = self._traffic_speed_sum = 0.0
         self._speed_points = 0
         self._last: WorldState | None = None
@@ -64,6 +65,7 @@ class RouteCriteria:
                     self.outside_since = (world.time, (world.ego.x, world.ego.y))
         if self.passed_m - self.checkpoint_start_m > self.checkpoint_m:
             self.checkpoints.extend(self._checkpoint(world))
+            self.closed += 1
             self.checkpoint_start_m = self.passed_m
             self._ego_speed_sum = self._traffic_speed_sum = 0.0
             self._speed_points = 0
@@ -88,7 +90,7 @@ class RouteCriteria:
             value = 100.0
         if value >= 100.0 and self.protocol.min_speed_events == "below_traffic":
             return []
-        details = {"percentage": value, "checkpoint": len(self.checkpoints) + 1}
+        details = {"percentage": value, "checkpoint": self.closed + 1}
         return [Infraction(InfractionType.MIN_SPEED, world.time, (world.ego.x, world.ego.y), details=details)]
 
     def infractions(self, final: bool = False) -> list[Infraction]:

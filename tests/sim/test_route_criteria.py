@@ -88,6 +88,7 @@ def test_bench2drive_reports_every_checkpoint() -> None:
     final = criteria.infractions(final=True)
     assert len(final) == len(during) + 1 == 19  # 18 closed on the way (at 11, 22, ... 198 m), one at the end
     assert {e.details["percentage"] for e in final} == {80.0}
+    assert [e.details["checkpoint"] for e in final] == list(range(1, 20))
 
 
 def test_last_checkpoint_only_when_most_of_the_route_was_driven() -> None:
