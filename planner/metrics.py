@@ -3,6 +3,12 @@
 Used by offline evaluation, GRPO logging and closed-loop reports alike. Per-class F1 treats each answer as a set of
 predicted words: for class c, a true positive is c predicted and true, a false positive c predicted but not true, a
 false negative c true but not predicted; F1 = 2TP / (2TP + FP + FN), 0 when the denominator is 0.
+
+`planning_metrics` is the standard, set-based definition on the parsed `<answer>` (whole words; an answer must
+name exactly one speed and one path word to be right). `alphadrive_planning_metrics` follows the released
+AlphaDrive evaluation instead: a class counts as predicted when its word occurs anywhere in the whole output,
+reasoning included, as a substring; a sample's speed (path) is right when the true word occurs. It is more lenient
+(an output naming several actions can be right), so its numbers are not comparable with the standard ones.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import shutil
 from collections.abc import Sequence
 from typing import Any
 
-from planner.actions import PATH_ACTIONS, SPEED_ACTIONS, parse_answer
+from planner.actions import PATH_ACTIONS, SPEED_ACTIONS, completion_text, parse_answer
 from planner.rewards import Completion
 
 JAVA_MISSING = "METEOR needs a Java runtime (`java` on PATH), e.g. `apt-get install default-jre-headless`"
@@ -21,6 +27,52 @@ JAVA_MISSING = "METEOR needs a Java runtime (`java` on PATH), e.g. `apt-get inst
 def _class_f1(tp: int, fp: int, fn: int) -> float:
     denominator = 2 * tp + fp + fn
     return 2 * tp / denominator if denominator else 0.0
+
+
+def _f1_table(counts: dict[str, list[int]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for action, (tp, fp, fn) in counts.items():
+        out[f"f1/{action}"] = _class_f1(tp, fp, fn)
+    for group, vocab in (("speed", SPEED_ACTIONS), ("path", PATH_ACTIONS)):
+        seen = [a for a in vocab if sum(counts[a]) > 0]
+        out[f"macro_f1/{group}"] = sum(out[f"f1/{a}"] for a in seen) / len(seen) if seen else 0.0
+    return out
+
+
+def _count(counts: dict[str, list[int]], predicted: frozenset[str], true: frozenset[str]) -> None:
+    for action in predicted & true:
+        counts[action][0] += 1
+    for action in predicted - true:
+        counts[action][1] += 1
+    for action in true - predicted:
+        counts[action][2] += 1
+
+
+def alphadrive_planning_metrics(
+    predictions: Sequence[Completion], references: Sequence[Completion]
+) -> dict[str, float]:
+    """The released AlphaDrive evaluation's counting: substring matches over the whole output (see the module doc).
+    Same keys as `planning_metrics`."""
+    if len(predictions) != len(references):
+        raise ValueError(f"got {len(predictions)} predictions but {len(references)} references")
+    n = len(predictions)
+    counts = {a: [0, 0, 0] for a in SPEED_ACTIONS + PATH_ACTIONS}
+    both = speed_ok = path_ok = failures = 0
+    for prediction, reference in zip(predictions, references, strict=True):
+        text, r = completion_text(prediction), parse_answer(reference)
+        found = frozenset(a for a in SPEED_ACTIONS + PATH_ACTIONS if a in text)
+        speed_hit = bool(r.speed) and r.speed <= found
+        path_hit = bool(r.path) and r.path <= found
+        speed_ok, path_ok, both = speed_ok + speed_hit, path_ok + path_hit, both + (speed_hit and path_hit)
+        failures += not found
+        _count(counts, found, r.speed | r.path)
+    return {
+        "accuracy": both / n if n else 0.0,
+        "speed_accuracy": speed_ok / n if n else 0.0,
+        "path_accuracy": path_ok / n if n else 0.0,
+        "parse_failure_rate": failures / n if n else 0.0,
+        **_f1_table(counts),
+    }
 
 
 def planning_metrics(predictions: Sequence[Completion], references: Sequence[Completion]) -> dict[str, float]:
@@ -38,25 +90,14 @@ def planning_metrics(predictions: Sequence[Completion], references: Sequence[Com
         path_ok += p.path == r.path
         both += p.speed == r.speed and p.path == r.path
         failures += p.action is None
-        predicted, true = p.speed | p.path, r.speed | r.path
-        for action in predicted & true:
-            counts[action][0] += 1
-        for action in predicted - true:
-            counts[action][1] += 1
-        for action in true - predicted:
-            counts[action][2] += 1
-    out: dict[str, float] = {
+        _count(counts, p.speed | p.path, r.speed | r.path)
+    return {
         "accuracy": both / n if n else 0.0,
         "speed_accuracy": speed_ok / n if n else 0.0,
         "path_accuracy": path_ok / n if n else 0.0,
         "parse_failure_rate": failures / n if n else 0.0,
+        **_f1_table(counts),
     }
-    for action, (tp, fp, fn) in counts.items():
-        out[f"f1/{action}"] = _class_f1(tp, fp, fn)
-    for group, vocab in (("speed", SPEED_ACTIONS), ("path", PATH_ACTIONS)):
-        seen = [a for a in vocab if sum(counts[a]) > 0]
-        out[f"macro_f1/{group}"] = sum(out[f"f1/{a}"] for a in seen) / len(seen) if seen else 0.0
-    return out
 
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")

@@ -20,6 +20,7 @@ from controller.meta_action import MetaActionController, MetaActionControllerCon
 from planner.config import ConfigError, from_mapping, plain
 from planner.interface import Planner
 from sim.core import Backend, RoadMap
+from sim.protocols import DEFAULT_PROTOCOL, get_protocol
 from sim.video import VideoConfig
 
 
@@ -44,7 +45,7 @@ class RunRouteConfig:
     planner_timeout_s: float | None = 30.0  # one plan() call; null disables the watchdog
     planner_setup_timeout_s: float | None = 900.0  # building the planner and its per-route setup
     timeout_s: float | None = None  # route time budget; null: the scenario's criteria.timeout_s
-    finish_tolerance_m: float = 2.0
+    protocol: str = DEFAULT_PROTOCOL  # scoring protocol: leaderboard-2.0 | leaderboard-2.1 | bench2drive
     output_dir: str | None = None  # null: the Hydra run directory
     results_every_s: float = 2.0  # wall seconds between partial results.json writes
     progress: bool = True
@@ -53,6 +54,9 @@ class RunRouteConfig:
     sim: dict[str, Any] = field(default_factory=lambda: {"name": "embedded"})
     planner: dict[str, Any] = field(default_factory=lambda: {"name": "expert"})
     controller: MetaActionControllerConfig = field(default_factory=MetaActionControllerConfig)
+
+    def __post_init__(self) -> None:
+        get_protocol(self.protocol)
 
 
 def load_run_config(cfg: Any) -> RunRouteConfig:

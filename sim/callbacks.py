@@ -13,6 +13,7 @@ from typing import Any
 
 from planner.interface import Plan
 from sim.core import Infraction, Observation, VehicleControl, WorldState
+from sim.protocols import DEFAULT_PROTOCOL, ScoringProtocol, get_protocol
 from sim.status import Ending, Status
 
 
@@ -27,6 +28,7 @@ class RunContext:
     planner_name: str
     backend_name: str
     backend: Any = None  # set once loaded; a recorder may read optional extras such as `network`
+    protocol: ScoringProtocol = field(default_factory=lambda: get_protocol(DEFAULT_PROTOCOL))  # how the run is scored
 
 
 class LazyObservation:

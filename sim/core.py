@@ -144,8 +144,10 @@ class InfractionType(str, Enum):
     OUTSIDE_ROUTE_LANES = "outside_route_lanes"
     BLOCKED = "vehicle_blocked"
     ROUTE_DEVIATION = "route_dev"
-    SCENARIO_TIMEOUT = "scenario_timeouts"
+    SCENARIO_TIMEOUT = "scenario_timeouts"  # a scenario on the route waited too long for the ego
     MIN_SPEED = "min_speed_infractions"
+    YIELD_EMERGENCY_VEHICLE = "yield_emergency_vehicle_infractions"
+    ROUTE_TIMEOUT = "route_timeout"  # the route's time budget ran out (it ends the route; no penalty)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""Closed-loop driving metrics: CARLA leaderboard 2.0 route completion, infraction penalty and driving score, plus
-Bench2Drive-style success and comfort.
+"""Closed-loop driving metrics: route completion, infraction penalty and driving score as a scoring protocol
+(`sim.protocols`: CARLA leaderboard 2.0 / 2.1, Bench2Drive) computes them, plus Bench2Drive-style success and
+comfort.
 
-The coefficients are data: `PENALTY_COEFFICIENTS` multiplies the penalty once per event; `PERCENTAGE_PENALTIES`
-scales with an event's `details["percentage"]` as the leaderboard does ("increases": the share of the route driven
-outside the route lanes; "decreases": the ego's speed as a percentage of the surrounding traffic's).
+The coefficients are data (the protocol's `multiply` and `add` tables); this module only does the arithmetic the
+leaderboard's statistics manager does with them.
 """
 
 from __future__ import annotations
@@ -17,21 +17,8 @@ from typing import Any
 import numpy as np
 
 from sim.core import Infraction, InfractionType
+from sim.protocols import DEFAULT_PROTOCOL, PenaltyEntry, ScoringProtocol, get_protocol
 
-PENALTY_COEFFICIENTS: Mapping[InfractionType, float] = {
-    InfractionType.COLLISION_PEDESTRIAN: 0.50,
-    InfractionType.COLLISION_VEHICLE: 0.60,
-    InfractionType.COLLISION_STATIC: 0.65,
-    InfractionType.RED_LIGHT: 0.70,
-    InfractionType.STOP_SIGN: 0.80,
-    InfractionType.SCENARIO_TIMEOUT: 0.70,
-}
-PERCENTAGE_PENALTIES: Mapping[InfractionType, tuple[float, str]] = {
-    InfractionType.OUTSIDE_ROUTE_LANES: (0.0, "increases"),
-    InfractionType.MIN_SPEED: (0.7, "decreases"),
-}
-# Events that end a route in the leaderboard; they cost no coefficient but stop route completion where they happen.
-ROUTE_ENDING: frozenset[InfractionType] = frozenset({InfractionType.ROUTE_DEVIATION, InfractionType.BLOCKED})
 COLLISIONS: frozenset[InfractionType] = frozenset(
     {InfractionType.COLLISION_PEDESTRIAN, InfractionType.COLLISION_VEHICLE, InfractionType.COLLISION_STATIC}
 )
@@ -46,37 +33,50 @@ COMFORT_BOUNDS: Mapping[str, tuple[float, float]] = {
 }
 
 
-def infraction_factor(infraction: Infraction) -> float:
-    """The multiplicative penalty of one event (1.0 for events without a coefficient)."""
-    if infraction.type in PENALTY_COEFFICIENTS:
-        return PENALTY_COEFFICIENTS[infraction.type]
-    if infraction.type in PERCENTAGE_PENALTIES:
-        value, kind = PERCENTAGE_PENALTIES[infraction.type]
-        pct = min(100.0, max(0.0, float(infraction.details.get("percentage", 0.0))))
-        share = pct / 100.0 if kind == "increases" else 1.0 - pct / 100.0
-        return 1.0 - (1.0 - value) * share
-    return 1.0
+def _amount(infraction: Infraction, entry: PenaltyEntry) -> float:
+    if entry.amount == "once":
+        return 1.0
+    share = min(100.0, max(0.0, float(infraction.details.get("percentage", 0.0)))) / 100.0
+    return share if entry.amount == "share" else 1.0 - share
 
 
-def infraction_penalty(infractions: Iterable[Infraction]) -> float:
-    return math.prod(infraction_factor(i) for i in infractions)
+def infraction_penalty(infractions: Iterable[Infraction], protocol: ScoringProtocol | None = None) -> float:
+    """The route's penalty in (0, 1]: product of the `multiply` factors over 1 + the sum of the `add` values."""
+    protocol = protocol or get_protocol(DEFAULT_PROTOCOL)
+    product, added = 1.0, 0.0
+    for infraction in infractions:
+        if infraction.type in protocol.multiply:
+            entry = protocol.multiply[infraction.type]
+            product *= 1.0 - (1.0 - entry.value) * _amount(infraction, entry)
+        elif infraction.type in protocol.add:
+            entry = protocol.add[infraction.type]
+            added += entry.value * _amount(infraction, entry)
+    return product / (1.0 + added)
 
 
-def route_completion(progress_m: float, route_length_m: float) -> float:
-    """Percent of the route driven, in [0, 100]."""
+def route_completion(progress_m: float, route_length_m: float, spacing_m: float = 1.0) -> float:
+    """Percent of the route passed, as the leaderboard counts it: the last route point (one every `spacing_m`,
+    plus the end) the ego has passed, rounded to 2 decimals; 100 once the whole route is driven."""
     if route_length_m <= 0:
         raise ValueError(f"route length must be positive, got {route_length_m}")
-    return 100.0 * min(1.0, max(0.0, progress_m / route_length_m))
+    if progress_m >= route_length_m:
+        return 100.0
+    passed = math.floor(max(0.0, progress_m) / spacing_m + 1e-9) * spacing_m
+    return round(100.0 * passed / route_length_m, 2)
+
+
+def route_complete(completion_pct: float, distance_to_end_m: float, protocol: ScoringProtocol) -> bool:
+    """The leaderboard's end of a route: more than `completion_pct` passed and close to the last route point."""
+    return completion_pct > protocol.completion_pct and distance_to_end_m < protocol.completion_distance_m
 
 
 def driving_score(completion_pct: float, penalty: float) -> float:
     return completion_pct * penalty
 
 
-def is_success(completion_pct: float, infractions: Iterable[Infraction], completion_tol: float = 1.0) -> bool:
-    """Bench2Drive: the route is completed in time with no infraction that costs points."""
-    costly = [i for i in infractions if infraction_factor(i) < 1.0 or i.type in ROUTE_ENDING]
-    return completion_pct >= 100.0 - completion_tol and not costly
+def is_success(completed: bool, infractions: Iterable[Infraction], protocol: ScoringProtocol) -> bool:
+    """Bench2Drive: the route is completed with no infraction at all, except the ones the protocol ignores."""
+    return completed and not any(i.type not in protocol.success_ignores for i in infractions)
 
 
 def comfort(times: Sequence[float], speeds: Sequence[float], yaws: Sequence[float]) -> dict[str, float]:
@@ -110,14 +110,21 @@ class RouteScore:
     collisions: int
 
     @classmethod
-    def compute(cls, progress_m: float, route_length_m: float, infractions: Sequence[Infraction]) -> RouteScore:
-        rc = route_completion(progress_m, route_length_m)
-        penalty = infraction_penalty(infractions)
+    def compute(
+        cls,
+        progress_m: float,
+        route_length_m: float,
+        infractions: Sequence[Infraction],
+        protocol: ScoringProtocol | None = None,
+    ) -> RouteScore:
+        protocol = protocol or get_protocol(DEFAULT_PROTOCOL)
+        rc = route_completion(progress_m, route_length_m, protocol.route_point_spacing_m)
+        penalty = infraction_penalty(infractions, protocol)
         return cls(
             route_completion=rc,
             infraction_penalty=penalty,
             driving_score=driving_score(rc, penalty),
-            success=is_success(rc, infractions),
+            success=is_success(rc >= 100.0, infractions, protocol),
             collisions=sum(i.type in COLLISIONS for i in infractions),
         )
 
@@ -134,8 +141,10 @@ def summarize(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for r in results:
         totals.update(Counter(i["type"] for i in r.get("infractions", [])))
     n = len(results)
+    protocols = sorted({str(r.get("protocol")) for r in results})
     return {
         "routes": n,
+        "protocol": protocols[0] if len(protocols) == 1 else protocols,
         "driving_score": sum(r["driving_score"] for r in results) / n,
         "route_completion": sum(r["route_completion"] for r in results) / n,
         "infraction_penalty": sum(r["infraction_penalty"] for r in results) / n,

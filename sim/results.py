@@ -1,4 +1,5 @@
-"""Per-route results: a collector that turns the run into a leaderboard-2.0-style `results.json`, and a writer that
+"""Per-route results: a collector that turns the run into a leaderboard-style `results.json` scored by the run's
+protocol (`sim.protocols`, named in the file), and a writer that
 keeps that file current on disk (atomically, periodically), so a run killed at any point leaves a readable file."""
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import numpy as np
 
 from sim.callbacks import RunCallback, RunContext, RunOutcome, StepInfo, TickInfo
 from sim.core import Infraction, WorldState
+from sim.criteria import RouteCriteria, scored_infractions
 from sim.metrics import RouteScore, comfort, infraction_counts
-from sim.status import Status
+from sim.protocols import DEFAULT_PROTOCOL, get_protocol
+from sim.status import Status, final_status
 
 RESULTS_FILE = "results.json"
 
@@ -83,7 +86,9 @@ class MetricsCollector(RunCallback):
         self.outcome: RunOutcome | None = None
         self.route_length = 0.0
         self.progress = 0.0
-        self.infractions: list[Infraction] = []
+        self.infractions: list[Infraction] = []  # the backend's and the runner's events
+        self.protocol = get_protocol(DEFAULT_PROTOCOL)
+        self.criteria: RouteCriteria | None = None
         self.timeline: list[dict[str, Any]] = []
         self.latencies_ms: list[float] = []
         self.times: list[float] = []
@@ -96,10 +101,12 @@ class MetricsCollector(RunCallback):
     def on_start(self, context: RunContext) -> None:
         self._reset()  # one collector may serve several runs
         self.context = context
+        self.protocol = context.protocol
 
     def on_loaded(self, context: RunContext, world: WorldState) -> None:
         self.route_length = world.route.length
         self.progress = max(0.0, world.route_s)
+        self.criteria = RouteCriteria(world.route.length, self.protocol, world.route_s)
         self._sample(world)
 
     def on_tick(self, info: TickInfo) -> None:
@@ -121,6 +128,8 @@ class MetricsCollector(RunCallback):
     def on_step(self, info: StepInfo) -> None:
         self.progress = info.progress_m
         self.infractions.extend(info.events)
+        if self.criteria is not None:
+            self.criteria.update(info.world)
         self._sample(info.world)
 
     def on_end(self, outcome: RunOutcome) -> None:
@@ -134,9 +143,10 @@ class MetricsCollector(RunCallback):
 
     def results(self) -> dict[str, Any]:
         ctx, outcome = self.context, self.outcome
-        status = outcome.status if outcome else Status.RUNNING
+        infractions = scored_infractions(self.infractions, self.criteria, final=outcome is not None)
+        status = final_status(outcome.status, len(infractions)) if outcome else Status.RUNNING
         scored = self.route_length > 0
-        score = RouteScore.compute(self.progress, self.route_length, self.infractions) if scored else None
+        score = RouteScore.compute(self.progress, self.route_length, infractions, self.protocol) if scored else None
         scenario = ctx.scenario if ctx else None
         return {
             "scenario": getattr(scenario, "name", None),
@@ -144,14 +154,15 @@ class MetricsCollector(RunCallback):
             "description": getattr(scenario, "description", None),
             "tags": list(getattr(scenario, "tags", []) or []),
             "status": status.value,
+            "protocol": self.protocol.name,
             "finished": outcome is not None and status is not Status.INTERRUPTED,
-            "success": bool(score and score.success and status is Status.COMPLETED),
+            "success": bool(score and score.success and status.completed),
             "route_completion": round(score.route_completion, 3) if score else 0.0,
             "infraction_penalty": round(score.infraction_penalty, 5) if score else 1.0,
             "driving_score": round(score.driving_score, 3) if score else 0.0,
             "collisions": score.collisions if score else 0,
-            "infractions": [i.to_dict() for i in self.infractions],
-            "infraction_counts": infraction_counts(self.infractions),
+            "infractions": [i.to_dict() for i in infractions],
+            "infraction_counts": infraction_counts(infractions),
             "route_length_m": round(self.route_length, 2),
             "progress_m": round(self.progress, 2),
             "duration_s": round(self.times[-1], 3) if self.times else 0.0,

@@ -22,6 +22,8 @@ from planner.interface import Plan, Planner, PlannerContext, PlannerInput, Timed
 from scenarios import ScenarioError, check_placements
 from sim.callbacks import LazyObservation, RunCallback, RunContext, RunOutcome, StepInfo, TickInfo
 from sim.core import Backend, Infraction, InfractionType, RoadMap, WorldState
+from sim.metrics import route_complete, route_completion
+from sim.protocols import DEFAULT_PROTOCOL, ScoringProtocol, get_protocol
 from sim.status import ENDING_OF_EVENT, STATUS_OF, Ending
 from sim.stop import StopRequest
 from sim.watchdog import BoundedCaller, CallStopped, CallTimeout
@@ -32,7 +34,7 @@ class RunnerConfig:
     plan_period: float = 0.5  # s of simulated time between planner calls
     planner_timeout_s: float | None = 30.0  # wall-clock bound of one plan() call; None disables the watchdog
     timeout_s: float | None = None  # route time budget; None: the scenario's criteria.timeout_s
-    finish_tolerance_m: float = 2.0  # the route counts as finished this close to its end
+    protocol: str = DEFAULT_PROTOCOL  # scoring protocol (sim/protocols.yaml): when a route is complete, the penalty
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.plan_period) and self.plan_period > 0):
@@ -41,8 +43,7 @@ class RunnerConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive or null, got {value}")
-        if self.finish_tolerance_m < 0:
-            raise ValueError(f"finish_tolerance_m must be >= 0, got {self.finish_tolerance_m}")
+        get_protocol(self.protocol)
 
 
 class RunFailure(Exception):
@@ -152,6 +153,7 @@ class ClosedLoopRunner:
             planner_name=self.planner.name,
             backend_name=self.backend_name or type(self.backend).__name__,
             backend=self.backend,
+            protocol=get_protocol(cfg.protocol),
         )
         try:
             self.callbacks.on_start(context)
@@ -275,7 +277,6 @@ class ClosedLoopRunner:
     ) -> Ending:
         backend, dt = context.backend, context.dt
         plan_every = max(1, round(self.config.plan_period / dt))
-        finish_at = world.route.length - self.config.finish_tolerance_m
         progress = max(0.0, world.route_s)
         plan: Plan | None = None
         tick = 0
@@ -301,16 +302,14 @@ class ClosedLoopRunner:
             tick += 1
             self.ticks, self.sim_time = tick, world.time
             progress = max(progress, world.route_s)
-            ending = self._ending(events, progress, finish_at, world, context.timeout_s)
+            ending = self._ending(events, progress, world, context, tick)
             if ending is Ending.ROUTE_COMPLETED:
-                progress = world.route.length  # within the finish tolerance counts as the whole route
+                progress = world.route.length  # the protocol's completion rule counts it as the whole route
             if ending is Ending.ROUTE_TIMEOUT:
+                where = (world.ego.x, world.ego.y)
                 events.append(
                     Infraction(
-                        InfractionType.SCENARIO_TIMEOUT,
-                        world.time,
-                        (world.ego.x, world.ego.y),
-                        details={"timeout_s": context.timeout_s},
+                        InfractionType.ROUTE_TIMEOUT, world.time, where, details={"timeout_s": context.timeout_s}
                     )
                 )
             self.callbacks.on_step(StepInfo(tick, world, events, progress))
@@ -319,13 +318,19 @@ class ClosedLoopRunner:
 
     @staticmethod
     def _ending(
-        events: Sequence[Infraction], progress: float, finish_at: float, world: WorldState, timeout_s: float
+        events: Sequence[Infraction], progress: float, world: WorldState, context: RunContext, tick: int
     ) -> Ending | None:
         for event in events:
             if event.type in ENDING_OF_EVENT:
                 return ENDING_OF_EVENT[event.type]
-        if progress >= finish_at:
+        protocol: ScoringProtocol = context.protocol
+        route = world.route
+        completion = route_completion(progress, route.length, protocol.route_point_spacing_m)
+        to_end = math.hypot(world.ego.x - route.points[-1][0], world.ego.y - route.points[-1][1])
+        if route_complete(completion, to_end, protocol):
             return Ending.ROUTE_COMPLETED
-        if world.time >= timeout_s - 1e-9:
+        if world.time >= context.timeout_s - 1e-9:
             return Ending.ROUTE_TIMEOUT
+        if protocol.tick_budget is not None and tick > protocol.tick_budget:
+            return Ending.TICK_BUDGET
         return None

@@ -84,7 +84,7 @@ def run_jobs(
         plan_period=config.plan_period,
         planner_timeout_s=config.planner_timeout_s,
         timeout_s=config.timeout_s,
-        finish_tolerance_m=config.finish_tolerance_m,
+        protocol=config.protocol,
     )
     all_results: list[dict[str, Any]] = []
     for job in jobs:
@@ -115,7 +115,7 @@ def run_jobs(
         outcome = runner.run(job.scenario, job.source, config.seed)
         results = collector.results()
         log(
-            f"[{outcome.status.value}] {job.scenario.name}: DS {results['driving_score']:.1f} "
+            f"[{results['status']}] {job.scenario.name}: DS {results['driving_score']:.1f} "
             f"RC {results['route_completion']:.1f} IS {results['infraction_penalty']:.3f} -> {job.out_dir}"
         )
         if outcome.error:
@@ -166,7 +166,8 @@ def summary_markdown(results: Sequence[dict[str, Any]], summary: dict[str, Any])
         )
     if results:
         rows.append(
-            f"| **mean** ({summary['routes']} routes) | success {100 * summary['success_rate']:.0f}% | "
+            f"| **mean** ({summary['routes']} routes, {summary['protocol']}) | "
+            f"success {100 * summary['success_rate']:.0f}% | "
             f"**{summary['driving_score']:.1f}** | {summary['route_completion']:.1f} | "
             f"{summary['infraction_penalty']:.3f} | {summary['collisions']} | |"
         )

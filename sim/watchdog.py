@@ -3,8 +3,9 @@
 A Python thread cannot be killed, so a call that overruns is abandoned rather than stopped: calls run on a daemon
 worker thread and the caller waits at most `timeout_s` for the result. On a timeout the worker is left to finish (or
 hang) on its own, a fresh worker serves later calls, and the caller raises `CallTimeout` so the runner can end the
-route with "Failed - Agent timed out". Daemon workers never keep the process alive at exit. The same worker thread
-serves every call until a timeout, so thread-affine planner state (CUDA streams, thread-local contexts) stays put.
+route as the leaderboard's agent watchdog does ("Failed - Agent crashed"). Daemon workers never keep the process
+alive at exit. The same worker thread serves every call until a timeout, so thread-affine planner state (CUDA
+streams, thread-local contexts) stays put.
 """
 
 from __future__ import annotations

@@ -6,23 +6,28 @@
 Writes `metrics.json`, `predictions.jsonl` and `table.md` into the run directory. Greedy decoding by default
 (the planner config decides), seeded, so two runs give the same numbers. Accuracy and F1 are computed on the raw
 model output: an unparseable answer counts as wrong (the planner's fallback action gets no credit).
+
+`eval.protocol`: `standard` (default: set-based accuracy and F1 on the parsed answer) or `alphadrive` (the released
+AlphaDrive evaluation: sampled decoding, substring matches over the whole output, reasoning included), to compare
+with the paper's table; the two give different numbers for the same model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS
 from planner.config import from_mapping, to_dict
 from planner.interface import Plan, PlannerInput
-from planner.metrics import planning_metrics, reasoning_metrics
+from planner.metrics import alphadrive_planning_metrics, planning_metrics, reasoning_metrics
 from planner.vlm import VLMPlanner, VLMPlannerConfig
 from training.common import DataSource, resolve_data, run_dir
 
@@ -38,6 +43,14 @@ class EvalConfig:
     seed: int = 0
     meteor: bool = True  # needs Java; reported as missing otherwise
     label: str | None = None  # row label in the table; default: the model path
+    protocol: Literal["standard", "alphadrive"] = "standard"  # see the module doc
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PLANNING_PROTOCOLS:
+            raise ValueError(f"protocol must be one of {sorted(PLANNING_PROTOCOLS)}, got {self.protocol!r}")
+
+
+PLANNING_PROTOCOLS = {"standard": planning_metrics, "alphadrive": alphadrive_planning_metrics}
 
 
 def planner_inputs(rows: Sequence[dict[str, Any]]) -> list[PlannerInput]:
@@ -52,7 +65,9 @@ def planner_inputs(rows: Sequence[dict[str, Any]]) -> list[PlannerInput]:
     ]
 
 
-def evaluate_planner(planner: Any, dataset: Any, batch_size: int = 8, meteor: bool = True) -> dict[str, Any]:
+def evaluate_planner(
+    planner: Any, dataset: Any, batch_size: int = 8, meteor: bool = True, protocol: str = "standard"
+) -> dict[str, Any]:
     """Run `planner` (with `plan_batch`, or `plan`) over `dataset` rows; return metrics and per-sample records."""
     plans: list[Plan] = []
     for start in range(0, len(dataset), batch_size):
@@ -77,7 +92,8 @@ def evaluate_planner(planner: Any, dataset: Any, batch_size: int = 8, meteor: bo
     ]
     results: dict[str, Any] = {
         "samples": len(plans),
-        "planning": planning_metrics(predictions, references),
+        "protocol": protocol,
+        "planning": PLANNING_PROTOCOLS[protocol](predictions, references),
         "reasoning": reasoning_metrics(predictions, thinking, meteor=meteor),
         "fallback_rate": sum(p.fallback for p in plans) / len(plans) if plans else 0.0,
     }
@@ -106,6 +122,12 @@ def render_table(results: dict[str, Any], label: str) -> str:
         "",
         f"All numbers x100. {results['samples']} samples; speed macro-F1 {_pct(planning['macro_f1/speed'])}, "
         f"path macro-F1 {_pct(planning['macro_f1/path'])}, parse failures {_pct(planning['parse_failure_rate'])}%.",
+        f"Planning protocol: {results.get('protocol', 'standard')}"
+        + (
+            " (AlphaDrive's released evaluation: sampled decoding, substring matches over the whole output)."
+            if results.get("protocol") == "alphadrive"
+            else " (set-based, on the parsed answer)."
+        ),
     ]
     if reasoning.get("METEOR") is None and reasoning.get("METEOR_error"):
         lines.append(f"METEOR not computed: {reasoning['METEOR_error']}.")
@@ -132,8 +154,10 @@ def run(eval_config: EvalConfig, planner_config: VLMPlannerConfig, out: Path | N
     dataset = data[eval_config.split]
     if eval_config.max_samples is not None:
         dataset = dataset.select(range(min(eval_config.max_samples, len(dataset))))
+    if eval_config.protocol == "alphadrive":
+        planner_config = dataclasses.replace(planner_config, do_sample=True)
     planner = VLMPlanner(planner_config)
-    report = evaluate_planner(planner, dataset, planner_config.batch_size, eval_config.meteor)
+    report = evaluate_planner(planner, dataset, planner_config.batch_size, eval_config.meteor, eval_config.protocol)
     label = eval_config.label or planner_config.model
     config = {"eval": to_dict(eval_config), "planner": to_dict(planner_config)}
     paths = write_report(report, label, out, config)

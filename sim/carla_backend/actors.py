@@ -269,7 +269,8 @@ class ActorDirector:
                 bp.set_attribute("role_name", "background")
             spawn = carla.command.SpawnActor(bp, free[int(i)])
             batch.append(spawn.then(carla.command.SetAutopilot(carla.command.FutureActor, True, port)))
-        self._track_batch(batch)
+        for t in self._track_batch(batch):
+            t.attributes["role_name"] = "background"  # the traffic the minimum-speed criterion compares with
 
     def _background_walkers(self, n: int, rng: np.random.Generator) -> None:
         blueprints = list(self.library.filter(BACKGROUND_WALKERS))

@@ -322,6 +322,7 @@ class CarlaBackend:
             "route_d": self.route_d,
             "route_completion": min(1.0, max(0.0, self.route_s / self.plan.route.length)),
             "outside_route_m": self.infractions.monitor.outside_route_m,
+            "outside_route_lanes": self.infractions.monitor.outside_route_lanes,
             "stop_ahead": stop_info,
             "distance_to_junction_m": self.plan.distance_to_junction(self.route_s),
             "lane_invasions": dict(self.infractions.lane_invasions),

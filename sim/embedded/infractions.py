@@ -63,6 +63,7 @@ class InfractionMonitor:
     config: InfractionConfig = field(default_factory=InfractionConfig)
     events: list[Infraction] = field(default_factory=list)
     outside_route_m: float = 0.0
+    outside_route_lanes: bool = False  # this tick: the ego is outside its route lanes (no grace time)
 
     def __post_init__(self) -> None:
         g = self.graph
@@ -129,6 +130,7 @@ class InfractionMonitor:
         if self._off_road.update(not bool(np.all(shapely.contains_xy(self.drivable, corners[:, 0], corners[:, 1]))), t):
             self._emit(InfractionType.OFF_ROAD, t, ego)
         outside = ego_lane < 0 or ego_lane not in self.allowed_lanes
+        self.outside_route_lanes = outside
         if outside:
             self.outside_route_m += moved
         if self._outside.update(outside, t):

@@ -186,7 +186,7 @@ class Traffic:
                 continue
             taken.append((lane, s))
             v_des = float(g.speed_limit[lane] * self.rng.uniform(0.75, 1.0))
-            self.add(first_id + added, kind, lane, s, min(v_des, 6.0), v_des)
+            self.add(first_id + added, kind, lane, s, min(v_des, 6.0), v_des, attributes={"role_name": "background"})
             added += 1
 
     def _choose(self, k: int, lane: int) -> int:

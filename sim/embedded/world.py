@@ -322,6 +322,7 @@ class World:
             "route_d": tr.route_d,
             "route_completion": min(1.0, max(0.0, tr.route_s / self.route.length)),
             "outside_route_m": self.monitor.outside_route_m,
+            "outside_route_lanes": self.monitor.outside_route_lanes,
             "stop_ahead": stop_info,
             "distance_to_junction_m": self.plan.distance_to_junction(tr.route_s),
         }

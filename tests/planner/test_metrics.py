@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS
-from planner.metrics import JAVA_MISSING, planning_metrics, reasoning_metrics
+from planner.metrics import JAVA_MISSING, alphadrive_planning_metrics, planning_metrics, reasoning_metrics
 
 
 def ans(speed: str, path: str) -> str:
@@ -74,3 +74,22 @@ def test_reasoning_metrics_without_java_says_so(monkeypatch: pytest.MonkeyPatch)
     out = reasoning_metrics(["<think> a b c d e </think>"], [["<think> a b c d e </think>", "a b"]])
     assert out["METEOR"] is None and "Java" in out["METEOR_error"]
     assert out["BLEU-4"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_alphadrive_protocol_counts_substrings_over_the_whole_output() -> None:
+    refs = [ans("STOP", "STRAIGHT"), ans("KEEP", "LEFT_TURN"), ans("DECELERATE", "STRAIGHT")]
+    preds = [
+        "<think> no need to STOP here, keep going STRAIGHT </think> <answer> KEEP, STRAIGHT </answer>",
+        "<answer> KEEP, LEFT_TURN </answer>",
+        "the car STOPPED; I decelerate",  # no answer tags, lower-case decelerate
+    ]
+    standard, lenient = planning_metrics(preds, refs), alphadrive_planning_metrics(preds, refs)
+    # standard: only the second is right; the first answered KEEP, the third nothing
+    assert standard["accuracy"] == pytest.approx(1 / 3) and standard["parse_failure_rate"] == pytest.approx(1 / 3)
+    # substring matches over the whole output: first {STOP, STRAIGHT, KEEP} (STOP only in the reasoning) -> right;
+    # second {KEEP, LEFT_TURN} -> right; third {STOP} (inside "STOPPED") -> wrong
+    assert lenient["accuracy"] == pytest.approx(2 / 3)
+    assert lenient["speed_accuracy"] == pytest.approx(2 / 3) and lenient["path_accuracy"] == pytest.approx(2 / 3)
+    # STOP: TP 1 (first), FP 1 (third) -> 2/3; KEEP: TP 1, FP 1 -> 2/3; DECELERATE: FN 1 -> 0
+    assert lenient["f1/STOP"] == pytest.approx(2 / 3) and lenient["f1/KEEP"] == pytest.approx(2 / 3)
+    assert lenient["f1/DECELERATE"] == 0.0 and lenient["parse_failure_rate"] == 0.0

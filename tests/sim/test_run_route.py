@@ -61,6 +61,10 @@ def test_unknown_config_keys_are_rejected(tmp_path: Path, capsys) -> None:
     assert run(f"scenario={scenario}", out, "planner=constant", "+planner.sped=STOP") == EXIT_BAD_INPUT
     assert "sped" in capsys.readouterr().err
     assert run(f"scenario={scenario}", out, "+sim.dtt=0.1") == EXIT_BAD_INPUT
+    capsys.readouterr()
+    assert run(f"scenario={scenario}", out, "protocol=leaderboard-3.0") == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "protocol must be one of" in err and "leaderboard-3.0" in err
     assert not (tmp_path / "out").exists()
 
 
@@ -72,7 +76,8 @@ def test_single_run_writes_results_and_video(tmp_path: Path) -> None:
         == EXIT_OK
     )
     results = json.loads((out / "results.json").read_text())
-    assert results["status"] == "Completed" and results["planner"] == "expert" and results["video"] == "review.mp4"
+    assert results["status"] == "Perfect" and results["planner"] == "expert" and results["video"] == "review.mp4"
+    assert results["protocol"] == "leaderboard-2.0"
     assert (out / "review.mp4").stat().st_size > 0
 
 
@@ -86,7 +91,8 @@ def test_suite_summarises_and_resumes_without_redoing_finished_routes(tmp_path: 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["routes"] == 2 and summary["success_rate"] == 1.0 and summary["driving_score"] == 100.0
     table = (out / "summary.md").read_text()
-    assert "| road_a | Completed | 100.0 |" in table and "**mean** (2 routes)" in table
+    assert "| road_a | Perfect | 100.0 |" in table and "**mean** (2 routes, leaderboard-2.0)" in table
+    assert summary["protocol"] == "leaderboard-2.0"
 
     # road_b was interrupted last time: only it runs again
     finished_a = (out / "road_a" / "results.json").read_text()
@@ -96,9 +102,9 @@ def test_suite_summarises_and_resumes_without_redoing_finished_routes(tmp_path: 
     capsys.readouterr()
     assert run(f"scenario={suite}", "planner=expert", f"output_dir={out}") == EXIT_OK
     log = capsys.readouterr().out
-    assert "[skip] road_a" in log and "[Completed] road_b" in log
+    assert "[skip] road_a" in log and "[Perfect] road_b" in log
     assert (out / "road_a" / "results.json").read_text() == finished_a
-    assert json.loads((out / "road_b" / "results.json").read_text())["status"] == "Completed"
+    assert json.loads((out / "road_b" / "results.json").read_text())["status"] == "Perfect"
 
 
 def test_a_planner_that_cannot_be_built_is_not_driven(tmp_path: Path, capsys) -> None:

@@ -3,6 +3,7 @@ results.json reports what happened."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import threading
@@ -15,6 +16,7 @@ from closed_loop_helpers import FaultyBackend, ScriptedPlanner, make_runner, wri
 from scenarios import load_scenario
 from sim.core import InfractionType
 from sim.embedded.backend import EmbeddedBackend
+from sim.protocols import get_protocol
 from sim.runner import PlannerSetup, RunnerConfig
 from sim.status import STATUS_OF, Ending, Status
 from sim.watchdog import BoundedCaller, CallTimeout
@@ -32,7 +34,7 @@ def test_completed_route_writes_leaderboard_results(road, tmp_path: Path) -> Non
     assert outcome.status is Status.COMPLETED
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results == json.loads(json.dumps(collector.results()))
-    assert results["status"] == "Completed" and results["success"] is True
+    assert results["status"] == "Perfect" and results["success"] is True and results["protocol"] == "leaderboard-2.0"
     assert results["route_completion"] == 100.0 and results["driving_score"] == 100.0
     assert results["infraction_penalty"] == 1.0 and results["infractions"] == []
     assert results["scenario"] == "straight_road" and results["seed"] == 3 and results["planner"] == "scripted"
@@ -73,13 +75,15 @@ def test_planner_exception_is_agent_crashed(road, tmp_path: Path) -> None:
     assert not results["success"]
 
 
-def test_planner_overrunning_its_timeout_is_agent_timed_out(road) -> None:
+def test_planner_overrunning_its_timeout_is_agent_crashed(road) -> None:
     planner = ScriptedPlanner(sleep_on=2, sleep_s=3.0)
     runner, collector = make_runner(planner, planner_timeout_s=0.2)
     start = time.perf_counter()
     outcome = runner.run(road)
     assert time.perf_counter() - start < 2.5  # the runner did not wait for the sleeping call
-    assert outcome.status is Status.AGENT_TIMED_OUT
+    # the leaderboard's agent watchdog ends such a route "Failed - Agent crashed"; the error says why
+    assert outcome.status is Status.AGENT_CRASHED and outcome.ending is Ending.PLANNER_TIMEOUT
+    assert collector.results()["error"]["kind"] == "planner_timeout"
     assert "did not return within 0.2 s" in collector.results()["error"]["message"]
 
 
@@ -131,16 +135,27 @@ def test_planner_setup_failure_is_reported_once_per_route_without_rebuilding(roa
     assert len(calls) == 1
 
 
-def test_route_timeout_adds_the_timeout_infraction(road) -> None:
-    runner, collector = make_runner(ScriptedPlanner("STOP, STRAIGHT"), timeout_s=3.0)
+def test_route_timeout_is_agent_timed_out_without_a_penalty(road) -> None:
+    runner, collector = make_runner(ScriptedPlanner("DECELERATE, STRAIGHT"), timeout_s=3.0)
     outcome = runner.run(road)
-    assert outcome.status is Status.ROUTE_TIMEOUT
+    assert outcome.status is Status.AGENT_TIMED_OUT and outcome.ending is Ending.ROUTE_TIMEOUT
     results = collector.results()
-    assert results["status"] == "Failed - Agent took too long to finish the route"
-    assert [i["type"] for i in results["infractions"]] == [InfractionType.SCENARIO_TIMEOUT.value]
-    assert results["infraction_penalty"] == pytest.approx(0.7)
-    assert results["driving_score"] == pytest.approx(0.7 * results["route_completion"], abs=1e-2)
+    assert results["status"] == "Failed - Agent timed out"  # the leaderboard's words for a route timeout
+    assert [i["type"] for i in results["infractions"]] == [InfractionType.ROUTE_TIMEOUT.value]
+    assert 0.0 < results["route_completion"] < 100.0
+    assert results["infraction_penalty"] == 1.0 and results["driving_score"] == results["route_completion"]
     assert results["duration_s"] == pytest.approx(3.0)
+
+
+def test_bench2drive_tick_budget_ends_the_route(road) -> None:
+    runner, collector = make_runner(ScriptedPlanner("STOP, STRAIGHT"), protocol="bench2drive")
+    short = dataclasses.replace(get_protocol("bench2drive"), tick_budget=40)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sim.runner.get_protocol", lambda name: short)
+        outcome = runner.run(road)
+    results = collector.results()
+    assert outcome.ending is Ending.TICK_BUDGET and outcome.ticks == 41
+    assert results["status"] == "Failed - TickRuntime" and results["protocol"] == "bench2drive"
 
 
 def test_standing_still_is_blocked(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -70,6 +71,11 @@ def test_sft_grpo_evaluate_chain(tiny_model: Path, synthetic_data: Path, tmp_pat
     assert len((tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()) == 4
     again = evaluate.run(eval_config, planner, tmp_path / "eval-again")
     assert again["planning"] == results["planning"]  # greedy and seeded: reproducible
+    assert results["protocol"] == "standard" and "set-based" in table
+    paper = dataclasses.replace(eval_config, protocol="alphadrive")
+    lenient = evaluate.run(paper, planner, tmp_path / "eval-paper")
+    assert lenient["protocol"] == "alphadrive" and set(lenient["planning"]) == set(results["planning"])
+    assert json.loads((tmp_path / "eval-paper" / "metrics.json").read_text())["config"]["planner"]["do_sample"]
 
 
 def test_grpo_resumes_from_checkpoint(tiny_model: Path, synthetic_data: Path, tmp_path: Path) -> None:

@@ -45,6 +45,12 @@ def test_evaluate_and_planner_configs_parse() -> None:
         cfg = compose(config_name="evaluate", overrides=["planner.model=some/model"])
     assert from_mapping(VLMPlannerConfig, cfg.planner) == VLMPlannerConfig(model="some/model")
     assert from_mapping(EvalConfig, cfg.eval).split == "validation"
+    assert from_mapping(EvalConfig, cfg.eval).protocol == "standard"
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        paper = compose(config_name="evaluate", overrides=["eval.protocol=alphadrive"])
+    assert from_mapping(EvalConfig, paper.eval).protocol == "alphadrive"
+    with pytest.raises(ConfigError, match="protocol must be one of"):
+        from_mapping(EvalConfig, {"protocol": "paper"}, "eval")
 
 
 def test_unknown_and_inconsistent_keys_are_rejected() -> None:

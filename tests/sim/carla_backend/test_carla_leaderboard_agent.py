@@ -3,6 +3,7 @@ as a lane, and the agent class itself driving a kinematic car along an L-shaped 
 
 from __future__ import annotations
 
+import json
 import math
 from enum import Enum
 from pathlib import Path
@@ -17,16 +18,15 @@ import sim.leaderboard_agent as lb
 from planner.config import ConfigError
 from sim.carla_backend.agent import (
     AgentConfig,
-    GeoFrame,
     LeaderboardDriver,
     Readings,
     check_sensor_specs,
     readings_from_input,
     route_plan,
     sensor_specs,
-    yaw_from_compass,
 )
 from sim.carla_backend.frames import to_transform
+from sim.carla_backend.localization import GeoFrame, yaw_from_compass
 from sim.core import Turn
 from sim.embedded.backend import navigation_text
 
@@ -73,8 +73,11 @@ def test_sensor_suite_is_within_the_leaderboard_limits() -> None:
     camera = specs[0]
     assert (camera["width"], camera["height"], camera["fov"], camera["x"], camera["z"]) == (480, 270, 90.0, 1.5, 1.7)
     assert len({s["id"] for s in specs}) == len(specs)
-    assert sensor_specs(AgentConfig(track="MAP"))[-1]["type"] == "sensor.opendrive_map"
-    with pytest.raises(ValueError, match="only allowed on the MAP track"):
+    hd_map = sensor_specs(AgentConfig(track="MAP"))[-1]
+    assert hd_map["type"] == "sensor.opendrive_map" and hd_map["reading_frequency"] == 1.0  # resent every second
+    assert sensor_specs(AgentConfig(track="MAP_QUALIFIER"))[-1]["type"] == "sensor.opendrive_map"
+    assert len(sensor_specs(AgentConfig(track="SENSORS_QUALIFIER"))) == 4
+    with pytest.raises(ValueError, match="only allowed on the MAP tracks"):
         check_sensor_specs([{"type": "sensor.opendrive_map", "id": "m"}], "SENSORS")
     with pytest.raises(ValueError, match=r"beyond 3\.0 m"):
         check_sensor_specs([{"type": "sensor.camera.rgb", "id": "c", "x": 2.5, "y": 0.0, "z": 2.0}], "SENSORS")
@@ -108,13 +111,13 @@ def test_leaderboard_input_becomes_readings() -> None:
             "rgb_front": (7, bgra),
             "speed": (7, {"speed": 4.5}),
             "gnss": (7, np.array([49.0, 8.0, 100.0])),
-            "imu": (7, np.array([0.1, 0.0, 9.8, 0.0, 0.0, 0.01, 1.2])),
+            "imu": (7, np.array([0.1, 0.0, 9.8, 0.0, 0.0, 0.25, 1.2])),
             "hd_map": (7, {"opendrive": "<OpenDRIVE/>"}),
         }
     )
     assert readings.image.shape == (4, 6, 3) and tuple(readings.image[0, 0]) == (10, 0, 200)
     assert readings.speed == 4.5 and readings.gnss == (49.0, 8.0) and readings.compass == pytest.approx(1.2)
-    assert readings.opendrive == "<OpenDRIVE/>"
+    assert readings.opendrive == "<OpenDRIVE/>" and readings.yaw_rate == pytest.approx(-0.25)  # CARLA turns right
     empty = readings_from_input({})
     assert empty.image is None and empty.gnss is None and empty.speed == 0.0
 
@@ -198,3 +201,131 @@ def test_map_track_drives_on_the_towns_lanes() -> None:
     assert driver.map_built and driver.road_map.locate(20.0, -1.75, 0.0).lane_id == "1:0:-1"
     assert list(dict.fromkeys(driver.plan_route.route.lane_ids)) == ["1:0:-1", "5:0:-1", "3:0:-1"]
     assert abs(control.steer) < 0.1
+
+
+TOWN = GeoFrame.referenced(0.0, 0.0)  # CARLA's towns are geo-referenced at 0 N, 0 E
+GNSS_NOISE_DEG = 0.000005  # the leaderboard's noise_lat_stddev / noise_lon_stddev
+
+
+def drive_route(
+    agent: lb.MetaActionAgent,
+    poses: np.ndarray,
+    frame: GeoFrame = TOWN,
+    latitude_sign: float = 1.0,
+    noise_deg: float = 0.0,
+    frames: int = 900,
+) -> dict[str, float]:
+    """A kinematic car driven by the agent along `poses` from leaderboard-style input; GNSS in the given convention."""
+    rng = np.random.default_rng(0)
+    x, y, yaw = (float(v) for v in poses[0])
+    v, dt, wheelbase, yaw_rate = 0.0, 0.05, 2.9, 0.0
+    image = np.zeros((270, 480, 4), dtype=np.uint8)
+    worst, steers, brakes = 0.0, [], 0
+    goal = poses[-1, :2]
+    for i in range(frames):
+        lat, lon = frame.to_gps(x, y)
+        lat, lon = latitude_sign * (lat + rng.normal(0, noise_deg)), lon + rng.normal(0, noise_deg)
+        data = {
+            "rgb_front": (i, image),
+            "speed": (i, {"speed": v}),
+            "gnss": (i, np.array([lat, lon, 0.0])),
+            "imu": (i, np.array([0.0, 0.0, 9.81, 0.0, 0.0, -yaw_rate, math.pi / 2 - yaw])),
+        }
+        control = agent.run_step(data, i * dt)
+        steers.append(control.steer)
+        brakes += i > 20 and control.brake >= 1.0
+        v = max(0.0, v + (4.0 * control.throttle - 8.0 * control.brake) * dt)
+        yaw_rate = v / wheelbase * math.tan(-control.steer * math.radians(35.0))  # CARLA steers right for +1
+        x, y, yaw = x + v * math.cos(yaw) * dt, y + v * math.sin(yaw) * dt, yaw + yaw_rate * dt
+        worst = max(worst, float(np.min(np.hypot(poses[:, 0] - x, poses[:, 1] - y))))
+        if math.hypot(x - goal[0], y - goal[1]) < 3.0:
+            break
+    return {
+        "to_goal_m": math.hypot(x - goal[0], y - goal[1]),
+        "worst_m": worst,
+        "steer_change": float(np.mean(np.abs(np.diff(steers)))),
+        "full_brakes": brakes,
+    }
+
+
+def town_agent(tmp_path: Path, poses: np.ndarray, options: list[RoadOption], **config: object) -> lb.MetaActionAgent:
+    agent = lb.MetaActionAgent("127.0.0.1", 2000)
+    fixes = (TOWN.to_gps(px, py) for px, py, _ in poses)
+    gps = [({"lat": la, "lon": lo, "z": 0.0}, o) for (la, lo), o in zip(fixes, options, strict=True)]
+    world = [(to_transform(px, py, 0.0, pyaw), o) for (px, py, pyaw), o in zip(poses, options, strict=True)]
+    agent.set_global_plan(gps, world)
+    agent.setup(str(write_config(tmp_path, **config)))
+    return agent
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["carla-0.9.15", "carla-0.9.16"])
+def test_gnss_latitude_convention_is_detected_from_the_first_fixes(tmp_path: Path, sign: float) -> None:
+    poses, options = l_route()
+    poses = poses + np.array([0.0, -40.0, 0.0])  # off the equator line: the mirrored fixes are 80 m away
+    agent = town_agent(tmp_path, poses, options)
+    result = drive_route(agent, poses, latitude_sign=sign)
+    assert agent.driver.gnss.decided == ("leaderboard" if sign > 0 else "flipped_latitude")
+    assert result["to_goal_m"] < 3.0 and result["worst_m"] < 1.0 and result["full_brakes"] == 0, result
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["carla-0.9.15", "carla-0.9.16"])
+def test_gnss_latitude_convention_on_the_equator_line_is_told_by_the_motion(tmp_path: Path, sign: float) -> None:
+    poses, options = l_route()  # starts along y = 0, where both readings lie on the route
+    agent = town_agent(tmp_path, poses, options)
+    result = drive_route(agent, poses, latitude_sign=sign)
+    assert agent.driver.gnss.decided == ("leaderboard" if sign > 0 else "flipped_latitude")
+    assert result["to_goal_m"] < 3.0 and result["worst_m"] < 1.5, result
+
+
+def test_pose_filter_keeps_steering_smooth_under_gnss_noise(tmp_path: Path) -> None:
+    poses, options = l_route()
+    poses = poses + np.array([0.0, -40.0, 0.0])
+    clean = drive_route(town_agent(tmp_path, poses, options), poses)
+    raw = drive_route(town_agent(tmp_path, poses, options, pose_filter=False), poses, noise_deg=GNSS_NOISE_DEG)
+    fused = drive_route(town_agent(tmp_path, poses, options), poses, noise_deg=GNSS_NOISE_DEG)
+    assert fused["to_goal_m"] < 3.0 and fused["worst_m"] < 1.0, fused
+    assert fused["steer_change"] < 0.25 * raw["steer_change"], (fused, raw)
+    assert fused["steer_change"] < 3.0 * clean["steer_change"] + 0.005, (fused, clean)
+
+
+def test_bench2drive_config_argument_and_metric_info(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_config(tmp_path)
+    assert lb.split_config_argument(str(config)) == (str(config), None)
+    assert lb.split_config_argument(f"{config}+RouteScenario_1_rep0_Town12_A_1_01_02") == (
+        str(config), "RouteScenario_1_rep0_Town12_A_1_01_02")  # fmt: skip
+    assert lb.split_config_argument(f"{config}+first+second") == (str(config), "second")  # grows per route
+    assert lb.split_config_argument("+only") == ("", "only")
+    with pytest.raises(ConfigError, match="no such file"):
+        lb.load_agent_config(tmp_path / "missing.yaml")
+
+    class Bench2DriveAgent(lb.MetaActionAgent):  # Bench2Drive's base class adds get_metric_info()
+        def get_metric_info(self) -> dict[str, list[float]]:
+            return {k: [1.0, 0.0, 0.0] for k in ("acceleration", "angular_velocity", "forward_vector",
+                                                  "right_vector", "location", "rotation")}  # fmt: skip
+
+    monkeypatch.setenv("SAVE_PATH", str(tmp_path / "eval"))
+    agent = Bench2DriveAgent("127.0.0.1", 2000)
+    poses, options = l_route()
+    agent.set_global_plan(*leaderboard_plan(poses, options))
+    agent.setup(f"{config}+route7")
+    for i in range(30):
+        data = {"speed": (i, {"speed": 0.0}), "imu": (i, np.array([0, 0, 9.81, 0, 0, 0, math.pi / 2]))}
+        data["gnss"] = (i, np.array([*TRUTH.to_gps(0.0, 0.0), 0.0]))
+        agent.run_step(data, i * 0.05)
+    agent.destroy()
+    written = json.loads((tmp_path / "eval" / "route7" / "metric_info.json").read_text())
+    assert list(written) == [str(i) for i in range(30)] and written["0"]["forward_vector"] == [1.0, 0.0, 0.0]
+
+
+def test_map_track_says_when_the_map_did_not_arrive(caplog: pytest.LogCaptureFixture) -> None:
+    from planner.constant import ConstantPlanner, ConstantPlannerConfig
+
+    driver = LeaderboardDriver(AgentConfig(track="MAP"), ConstantPlanner(ConstantPlannerConfig(speed="KEEP")))
+    poses, options = l_route()
+    driver.set_route([TRUTH.to_gps(x, y) for x, y, _ in poses], [tuple(p) for p in poses], [o.name for o in options])
+    lat, lon = TRUTH.to_gps(0.0, 0.0)
+    with caplog.at_level("WARNING", logger="sim.carla_backend.agent"):
+        for i in range(50):
+            driver.run_step(Readings(None, 0.0, (lat, lon), math.pi / 2), i * 0.05)
+    assert any("no OpenDRIVE map after 2.0 s" in r.message for r in caplog.records)
+    assert not driver.map_built
