@@ -20,7 +20,7 @@ from controller.path import nearest_index, point_ahead
 from controller.pure_pursuit import PurePursuitConfig, pure_pursuit_angle
 from controller.stanley import StanleyConfig, stanley_angle
 from planner.actions import MetaAction
-from sim.core import EgoState, LanePath, RoadMap, Route, Turn, VehicleControl
+from sim.core import EgoState, LanePath, LanePosition, RoadMap, Route, Turn, VehicleControl
 
 _TURN_OF_PATH = {"STRAIGHT": Turn.STRAIGHT, "LEFT_TURN": Turn.LEFT, "RIGHT_TURN": Turn.RIGHT}
 
@@ -134,8 +134,21 @@ class MetaActionController:
         here = self.road_map.locate(ego.x, ego.y, ego.yaw)
         if here is None:
             return None
+        here = self._keep_connector(here, ego)
         self.lane_id = here.lane_id
         return self.road_map.path_ahead(here.lane_id, here.s, cfg.lookahead_m, self.turn, route)
+
+    def _keep_connector(self, here: LanePosition, ego: EgoState) -> LanePosition:
+        """Inside a junction the connectors leaving one lane overlap where they begin, and `locate` picks among them
+        by heading; keep the connector the last path already took while the car is still on it, so that the branch
+        chosen at the junction entry is not re-chosen halfway in."""
+        if not here.in_junction or self.last_path is None or here.lane_id in self.last_path.lane_ids:
+            return here
+        for lane in dict.fromkeys(self.last_path.lane_ids):
+            pos = self.road_map.project(lane, ego.x, ego.y)
+            if pos.in_junction and pos.s > 0.0 and abs(pos.d) < self.road_map.lane_width(lane) / 2.0:
+                return pos
+        return here
 
     def _limit_here(self, ego: EgoState) -> float:
         here = self.road_map.locate(ego.x, ego.y, ego.yaw)
