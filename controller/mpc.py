@@ -160,8 +160,8 @@ class MPCController:
         self.A, self.a_pos = self._constraint_matrix(n, self.slack + 1)
         self.a_data = self.A.data.copy()
         m = self.A.shape[0]
-        self.l, self.u = np.zeros(m), np.zeros(m)  # set each tick, but for the slack's own bound
-        self.l[-1], self.u[-1] = 0.0, np.inf
+        self.lower, self.upper = np.zeros(m), np.zeros(m)  # set each tick, but for the slack's own bound
+        self.lower[-1], self.upper[-1] = 0.0, np.inf
         self.q = np.zeros(self.slack + 1)
         self.q[self.slack] = self.config.weights.slack_linear
         self.solver = osqp.OSQP()
@@ -169,8 +169,8 @@ class MPCController:
             self.P,
             self.q,
             self.A,
-            self.l,
-            self.u,
+            self.lower,
+            self.upper,
             verbose=False,
             warm_starting=True,
             polishing=False,
@@ -287,8 +287,8 @@ class MPCController:
             return None
         rx, ry = ego.x - lc * math.cos(ego.yaw), ego.y - lc * math.sin(ego.yaw)
         s_rear, ey0, path_yaw = geometry.project(rx, ry)
-        x0 = np.array([s_rear + lc, max(ego.speed, 0.0), self.accel, ey0, wrap_angle(ego.yaw - path_yaw), 0.0])
-        x0[DELTA] = self.steer_angle
+        heading_error = wrap_angle(ego.yaw - path_yaw)
+        x0 = np.array([s_rear + lc, max(ego.speed, 0.0), self.accel, ey0, heading_error, self.steer_angle])
         if x0[V] < 0.05:
             x0[A] = max(x0[A], 0.0)  # at rest, braking does not decelerate
 
@@ -300,7 +300,7 @@ class MPCController:
         data[self.a_pos["ey_epsi"]] = -h * v_k
         data[self.a_pos["ey_delta"]] = -h * h / 2 * v_k * b
         data[self.a_pos["epsi_delta"]] = -h * b
-        lo, hi, q = self.l.copy(), self.u.copy(), self.q.copy()
+        lo, hi, q = self.lower.copy(), self.upper.copy(), self.q.copy()
         lo[:NX] = hi[:NX] = x0
         c = np.zeros((n, NX))
         c[:, EY] = -h * h / 2 * v_k * b * ff_k
@@ -368,7 +368,8 @@ class MPCController:
         return v_bar[:n], s_bar
 
     def _warm_start(self, x0: np.ndarray, s_bar: np.ndarray, dt: float) -> np.ndarray:
-        """The last plan one tick on (positions re-based on the new path), or the current state held."""
+        """The last plan's states one tick on (positions re-based on the new path) and its inputs, or the current
+        state held."""
         n = self.config.horizon_steps
         z = np.zeros(self.slack + 1)
         states = z[: NX * (n + 1)].reshape(n + 1, NX)
