@@ -14,10 +14,18 @@ class LongitudinalConfig:
     comfort_decel: float = 3.5  # m/s^2, planned braking (stops, slowing down)
     max_decel: float = 8.0  # m/s^2, what an emergency may use
     max_jerk: float = 5.0  # m/s^3, on the acceleration command
+    emergency_jerk_scale: float = 4.0  # an emergency may change the acceleration this many times faster
     throttle_accel: float = 4.0  # m/s^2 that full throttle gives at low speed (feed-forward scale)
     brake_decel: float = 8.0  # m/s^2 that full brake gives
     hold_brake: float = 0.4  # brake held at standstill when the target is 0
     speed_pid: PIDGains = field(default_factory=lambda: PIDGains(kp=1.2, ki=0.25, kd=0.0, out_min=-8.0, out_max=3.0))
+
+
+def pedals(accel: float, cfg: LongitudinalConfig) -> tuple[float, float]:
+    """(throttle, brake) that give `accel` m/s^2 by the feed-forward scales of `cfg`."""
+    if accel >= 0.0:
+        return min(1.0, accel / cfg.throttle_accel), 0.0
+    return 0.0, min(1.0, -accel / cfg.brake_decel)
 
 
 def stopping_speed(distance_m: float, decel: float) -> float:
@@ -46,11 +54,9 @@ class LongitudinalController:
             wanted = min(wanted, accel_cap)
         low = -cfg.max_decel if emergency else -cfg.comfort_decel
         wanted = min(cfg.max_accel, max(low, wanted))
-        jerk_step = cfg.max_jerk * dt * (4.0 if emergency else 1.0)
+        jerk_step = cfg.max_jerk * dt * (cfg.emergency_jerk_scale if emergency else 1.0)
         self.accel_cmd += min(jerk_step, max(-jerk_step, wanted - self.accel_cmd))
         if target_speed <= 0.05 and speed < 0.3:
             self.accel_cmd = min(self.accel_cmd, 0.0)
             return 0.0, cfg.hold_brake
-        if self.accel_cmd >= 0.0:
-            return min(1.0, self.accel_cmd / cfg.throttle_accel), 0.0
-        return 0.0, min(1.0, -self.accel_cmd / cfg.brake_decel)
+        return pedals(self.accel_cmd, cfg)

@@ -5,6 +5,10 @@ every backend. Semantics (DESIGN.md): KEEP holds the target speed, ACCELERATE / 
 (within the lane's limit), STOP brings the car to rest, at the stop line when one is within reach, and holds it.
 STRAIGHT / LEFT_TURN / RIGHT_TURN choose the branch at the next junction; LEFT_CHANGE / RIGHT_CHANGE move to the
 adjacent lane when it exists and are refused (counted) when it does not.
+
+The reference (path ahead, speed profile, stop point) is tracked by one of two laws (`law`): `pid`, the speed PID
+with a lateral tracker (pure pursuit or Stanley), or `mpc` (controller/mpc.py), which falls back to the PID command
+on any tick its solver fails or runs over budget. `report()` gives the lateral tracking error and the MPC's counts.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from typing import Literal
 
 import numpy as np
 
-from controller.longitudinal import LongitudinalConfig, LongitudinalController, stopping_speed
+from controller.longitudinal import LongitudinalConfig, LongitudinalController, pedals, stopping_speed
+from controller.mpc import MPCConfig, MPCController, TrackingReference
 from controller.path import nearest_index, point_ahead
 from controller.pure_pursuit import PurePursuitConfig, pure_pursuit_angle
 from controller.stanley import StanleyConfig, stanley_angle
+from controller.tracking import TrackingLog
 from planner.actions import MetaAction
-from sim.core import EgoState, LanePath, RoadMap, Route, Turn, VehicleControl
+from sim.core import EgoState, LanePath, LanePosition, RoadMap, Route, Turn, VehicleControl, closest_on_polyline
 
 _TURN_OF_PATH = {"STRAIGHT": Turn.STRAIGHT, "LEFT_TURN": Turn.LEFT, "RIGHT_TURN": Turn.RIGHT}
 
@@ -37,12 +43,29 @@ class MetaActionControllerConfig:
     stop_line_slack_m: float = 12.0  # a line this much beyond the comfortable stopping point is still used
     lane_change_time_s: float = 3.0  # lateral move duration (distance = speed x time, at least the minimum)
     lane_change_min_m: float = 8.0
+    law: Literal["pid", "mpc"] = "pid"  # mpc falls back to pid (with `lateral`) when its solver fails
     lateral: Literal["pure_pursuit", "stanley"] = "pure_pursuit"
     wheelbase_m: float = 2.9
     max_steer_rad: float = math.radians(35.0)  # front-wheel angle at |steer| = 1
     longitudinal: LongitudinalConfig = field(default_factory=LongitudinalConfig)
     pure_pursuit: PurePursuitConfig = field(default_factory=PurePursuitConfig)
     stanley: StanleyConfig = field(default_factory=StanleyConfig)
+    mpc: MPCConfig = field(default_factory=MPCConfig)
+
+    def __post_init__(self) -> None:
+        if self.law not in ("pid", "mpc"):
+            raise ValueError(f"law must be 'pid' or 'mpc', got {self.law!r}")
+        if self.lateral not in ("pure_pursuit", "stanley"):
+            raise ValueError(f"lateral must be 'pure_pursuit' or 'stanley', got {self.lateral!r}")
+
+
+@dataclass(frozen=True)
+class _SpeedPlan:
+    target: float  # m/s the speed loop tracks now
+    emergency: bool
+    accel_cap: float | None  # m/s^2 feed-forward bound (a STOP's constant deceleration)
+    stop_m: float = math.inf  # on STOP: metres the box centre may still travel
+    stop_decel: float = 0.0  # on STOP: the deceleration the stop is planned with
 
 
 @dataclass
@@ -65,6 +88,10 @@ class MetaActionController:
         self.road_map = road_map
         self.config = config or MetaActionControllerConfig()
         self.longitudinal = LongitudinalController(self.config.longitudinal)
+        cfg = self.config
+        self.mpc = (
+            MPCController(cfg.mpc, cfg.longitudinal, cfg.wheelbase_m, cfg.max_steer_rad) if cfg.law == "mpc" else None
+        )
         self.reset()
 
     def reset(self, initial_speed: float = 0.0) -> None:
@@ -78,6 +105,9 @@ class MetaActionController:
         self.lane_id: str | None = None
         self.refused_lane_changes = 0
         self.last_path: LanePath | None = None
+        self.tracking = TrackingLog()
+        if self.mpc is not None:
+            self.mpc.reset()
 
     # -- decisions (every planning period) ------------------------------------------------------------------------
 
@@ -116,9 +146,70 @@ class MetaActionController:
         if path is None:  # off the map: brake to a stop, wheels straight
             return VehicleControl(throttle=0.0, steer=0.0, brake=1.0)
         self.last_path = path
-        target, emergency, accel_cap = self._speed_target(ego, path)
-        throttle, brake = self.longitudinal.step(ego.speed, target, dt, emergency=emergency, accel_cap=accel_cap)
-        return VehicleControl.clipped(throttle, self._steer(ego, path.points), brake)
+        curvature = _curvatures(path.points)
+        self._log_tracking(ego, path.points, curvature)
+        profile = self._speed_profile(path, curvature)
+        plan = self._speed_plan(ego, path, profile)
+        throttle, brake = self.longitudinal.step(
+            ego.speed, plan.target, dt, emergency=plan.emergency, accel_cap=plan.accel_cap
+        )
+        angle = self._steer_angle(ego, path.points)
+        if self.mpc is not None:
+            return self._mpc_control(ego, dt, path, profile, plan, (throttle, brake, angle))
+        return VehicleControl.clipped(throttle, -angle / self.config.max_steer_rad, brake)
+
+    def _mpc_control(
+        self,
+        ego: EgoState,
+        dt: float,
+        path: LanePath,
+        profile: np.ndarray,
+        plan: _SpeedPlan,
+        fallback: tuple[float, float, float],
+    ) -> VehicleControl:
+        """The MPC's command, or the PID law's (computed every tick, so its state is current) when the MPC fails."""
+        cfg, mpc = self.config, self.mpc
+        assert mpc is not None
+        if plan.target <= 0.05 and ego.speed < cfg.mpc.hold_speed:  # at rest on a STOP: hold the brake
+            mpc.applied(0.0, 0.0, mpc.steer_angle)
+            return VehicleControl.clipped(0.0, -mpc.steer_angle / cfg.max_steer_rad, cfg.longitudinal.hold_brake)
+        command = mpc.step(ego, self._tracking_reference(path, profile, plan), dt)
+        if command is None:
+            throttle, brake, angle = fallback
+            mpc.applied(self.longitudinal.accel_cmd, self.longitudinal.accel_cmd, angle)
+            return VehicleControl.clipped(throttle, -angle / cfg.max_steer_rad, brake)
+        self.longitudinal.accel_cmd = command.accel  # a fallback on a later tick continues from what was applied
+        mpc.applied(command.accel, command.pedal_accel, command.steer_angle)
+        throttle, brake = pedals(command.pedal_accel, cfg.longitudinal)
+        return VehicleControl.clipped(throttle, -command.steer_angle / cfg.max_steer_rad, brake)
+
+    def _tracking_reference(self, path: LanePath, profile: np.ndarray, plan: _SpeedPlan) -> TrackingReference:
+        """The speed wanted at every path point: the target within the profile, or on STOP the braking curve that
+        ends at the stop point."""
+        if self.action.speed != "STOP":
+            speeds = np.minimum(self.target_speed, profile)
+        else:
+            to_stop = np.maximum(plan.stop_m - _arc_lengths(path.points), 0.0)
+            speeds = np.minimum(np.minimum(profile, np.sqrt(2.0 * plan.stop_decel * to_stop)), self.stop_from)
+        return TrackingReference(path.points, speeds, plan.stop_m, plan.emergency)
+
+    def _log_tracking(self, ego: EgoState, points: np.ndarray, curvature: np.ndarray) -> None:
+        if len(points) < 2:
+            return
+        offset = closest_on_polyline(points, ego.x, ego.y)[2]
+        near = float(np.mean(curvature[1:11])) if len(points) > 2 else 0.0  # the next ~5 m
+        self.tracking.add(offset, near, self.lane_change is not None)
+
+    def report(self) -> dict[str, object]:
+        """What results.json reports about the control law: lateral tracking error, and the MPC's solver counts."""
+        out: dict[str, object] = {
+            "law": self.config.law,
+            "lateral": self.config.lateral,
+            "tracking": self.tracking.summary(),
+        }
+        if self.mpc is not None:
+            out["mpc"] = self.mpc.report()
+        return out
 
     def _reference_path(self, ego: EgoState, route: Route | None) -> LanePath | None:
         cfg = self.config
@@ -134,28 +225,47 @@ class MetaActionController:
         here = self.road_map.locate(ego.x, ego.y, ego.yaw)
         if here is None:
             return None
+        here = self._keep_connector(here, ego)
         self.lane_id = here.lane_id
         return self.road_map.path_ahead(here.lane_id, here.s, cfg.lookahead_m, self.turn, route)
+
+    def _keep_connector(self, here: LanePosition, ego: EgoState) -> LanePosition:
+        """Inside a junction the connectors leaving one lane overlap where they begin, and `locate` picks among them
+        by heading; keep the connector the last path already took while the car is still on it, so that the branch
+        chosen at the junction entry is not re-chosen halfway in."""
+        if not here.in_junction or self.last_path is None or here.lane_id in self.last_path.lane_ids:
+            return here
+        for lane in dict.fromkeys(self.last_path.lane_ids):
+            pos = self.road_map.project(lane, ego.x, ego.y)
+            if pos.in_junction and pos.s > 0.0 and abs(pos.d) < self.road_map.lane_width(lane) / 2.0:
+                return pos
+        return here
 
     def _limit_here(self, ego: EgoState) -> float:
         here = self.road_map.locate(ego.x, ego.y, ego.yaw)
         return self.road_map.speed_limit(here.lane_id) if here else self.config.speed_step
 
-    def _speed_target(self, ego: EgoState, path: LanePath) -> tuple[float, bool, float | None]:
-        """(speed to track now, emergency, acceleration cap): the target, capped by limits and curves ahead and by
-        the stop point on STOP; on STOP the cap is the constant deceleration that ends exactly at the stop point."""
+    def _speed_profile(self, path: LanePath, curvature: np.ndarray) -> np.ndarray:
+        """Highest speed at each path point from which every lane limit and curve further on can still be met,
+        braking at `profile_decel`."""
+        decel = self.config.profile_decel
+        dist = _arc_lengths(path.points)
+        caps = np.minimum(path.speed_limits, _curve_speeds(curvature, self.config.lateral_accel_max))
+        budget = caps**2 + 2.0 * decel * dist
+        return np.sqrt(np.minimum.accumulate(budget[::-1])[::-1] - 2.0 * decel * dist)
+
+    def _speed_plan(self, ego: EgoState, path: LanePath, profile: np.ndarray) -> _SpeedPlan:
+        """The speed to track now: the target within the profile, and on STOP the stop point; then the acceleration
+        cap is the constant deceleration that ends exactly at the stop point."""
         cfg, lon = self.config, self.config.longitudinal
-        pts = path.points
-        dist = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
-        caps = np.minimum(path.speed_limits, _curve_speeds(pts, cfg.lateral_accel_max))
-        reachable = float(np.sqrt(caps**2 + 2.0 * cfg.profile_decel * dist).min())
-        cap = min(reachable, float(path.speed_limits[0]))
+        cap = float(profile[0])
         if self.action.speed != "STOP":
-            return min(self.target_speed, cap), False, None
+            return _SpeedPlan(min(self.target_speed, cap), False, None)
         stop_at, decel = self._stop_distance(ego, path)
         needed = ego.speed**2 / (2.0 * max(stop_at, 0.1))
         target = min(self.stop_from, cap, stopping_speed(stop_at, decel))
-        return target, needed > lon.comfort_decel, (-needed if needed > cfg.feedforward_min_decel else None)
+        accel_cap = -needed if needed > cfg.feedforward_min_decel else None
+        return _SpeedPlan(target, needed > lon.comfort_decel, accel_cap, stop_at, decel)
 
     def _stop_distance(self, ego: EgoState, path: LanePath) -> tuple[float, float]:
         """(metres the box centre may still travel, deceleration to plan with). A moving car aims for a stop line
@@ -171,15 +281,14 @@ class MetaActionController:
             self.stop_point = point_ahead(path.points, 0, ego.speed**2 / (2.0 * cfg.stop_decel))
         return _distance_along(path.points, self.stop_point), cfg.stop_decel
 
-    def _steer(self, ego: EgoState, path: np.ndarray) -> float:
+    def _steer_angle(self, ego: EgoState, path: np.ndarray) -> float:
+        """Front-wheel angle (rad, positive left) from the lateral tracker."""
         cfg = self.config
         half = cfg.wheelbase_m / 2.0  # the pose is the box centre; both trackers work on the rear axle
         rx, ry = ego.x - half * math.cos(ego.yaw), ego.y - half * math.sin(ego.yaw)
         if cfg.lateral == "stanley":
-            angle = stanley_angle(path, rx, ry, ego.yaw, ego.speed, cfg.stanley)
-        else:
-            angle = pure_pursuit_angle(path, rx, ry, ego.yaw, ego.speed, cfg.pure_pursuit)
-        return -angle / cfg.max_steer_rad  # CARLA convention: positive steer turns right
+            return stanley_angle(path, rx, ry, ego.yaw, ego.speed, cfg.stanley)
+        return pure_pursuit_angle(path, rx, ry, ego.yaw, ego.speed, cfg.pure_pursuit)
 
 
 def _distance_along(points: np.ndarray, target: np.ndarray) -> float:
@@ -188,16 +297,26 @@ def _distance_along(points: np.ndarray, target: np.ndarray) -> float:
     return float(np.sum(np.hypot(*np.diff(points[: k + 1], axis=0).T))) if k > 0 else 0.0
 
 
-def _curve_speeds(points: np.ndarray, lateral_accel: float) -> np.ndarray:
-    """Highest speed at each path point for the given lateral acceleration (Menger curvature of point triples)."""
-    speeds = np.full(len(points), np.inf)
+def _arc_lengths(points: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))])
+
+
+def _curvatures(points: np.ndarray) -> np.ndarray:
+    """Unsigned curvature (1/m) at each path point: the Menger curvature of point triples, 0 at both ends."""
+    curvature = np.zeros(len(points))
     if len(points) < 3:
-        return speeds
+        return curvature
     a, b, c = points[:-2], points[1:-1], points[2:]
     ab, bc, ca = (np.hypot(*(q - p).T) for p, q in ((a, b), (b, c), (c, a)))
     cross = np.abs((b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0])
-    curvature = np.where(ab * bc * ca > 1e-9, 2.0 * cross / np.maximum(ab * bc * ca, 1e-9), 0.0)
-    speeds[1:-1] = np.sqrt(lateral_accel / np.maximum(curvature, 1e-6))
+    curvature[1:-1] = np.where(ab * bc * ca > 1e-9, 2.0 * cross / np.maximum(ab * bc * ca, 1e-9), 0.0)
+    return curvature
+
+
+def _curve_speeds(curvature: np.ndarray, lateral_accel: float) -> np.ndarray:
+    """Highest speed at each path point for the given lateral acceleration (no bound at the two ends)."""
+    speeds = np.full(len(curvature), np.inf)
+    speeds[1:-1] = np.sqrt(lateral_accel / np.maximum(curvature[1:-1], 1e-6))
     return speeds
 
 

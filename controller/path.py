@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,3 +31,43 @@ def point_ahead(path: np.ndarray, start_index: int, distance: float) -> np.ndarr
             return path[i] + seg * (remaining / max(length, 1e-9))
         remaining -= length
     return path[-1]
+
+
+@dataclass(frozen=True)
+class PathFrame:
+    """A path as a frame to measure in: extended `back_m` straight behind its start (so a point behind the first
+    one, such as a rear axle, still projects onto it), with arc length, segment headings and smoothed curvature."""
+
+    points: np.ndarray
+    s: np.ndarray  # arc length of each point, 0 at the reference's first point (negative behind it)
+    heading: np.ndarray  # per segment
+    curvature: np.ndarray  # per point, 1/m, left positive
+
+    @classmethod
+    def of(cls, points: np.ndarray, back_m: float) -> PathFrame | None:
+        pts = np.asarray(points, dtype=np.float64)
+        if len(pts) < 2:
+            return None
+        keep = np.concatenate([[True], np.hypot(*np.diff(pts, axis=0).T) > 1e-6])
+        pts = pts[keep]
+        if len(pts) < 2:
+            return None
+        first = (pts[1] - pts[0]) / np.hypot(*(pts[1] - pts[0]))
+        pts = np.vstack([pts[0] - back_m * first, pts])
+        seg = np.diff(pts, axis=0)
+        length = np.hypot(*seg.T)
+        s = np.concatenate([[0.0], np.cumsum(length)]) - back_m
+        heading = np.unwrap(np.arctan2(seg[:, 1], seg[:, 0]))
+        curvature = np.zeros(len(pts))
+        curvature[1:-1] = np.diff(heading) / np.maximum(0.5 * (length[1:] + length[:-1]), 1e-6)
+        kernel = np.ones(5) / 5.0  # ~2.5 m at the lane graph's half-metre spacing: polyline corners smoothed
+        curvature = np.convolve(np.pad(curvature, 2, mode="edge"), kernel, mode="valid")
+        return cls(pts, s, heading, curvature)
+
+    def project(self, x: float, y: float) -> tuple[float, float, float]:
+        """(arc length, signed offset left of the path, path heading) of the closest point."""
+        k, t, d = closest_on_polyline(self.points, x, y)
+        return float(self.s[k] + t * (self.s[k + 1] - self.s[k])), d, float(self.heading[k])
+
+    def curvature_at(self, s: np.ndarray) -> np.ndarray:
+        return np.interp(s, self.s, self.curvature)

@@ -96,6 +96,7 @@ class MetricsCollector(RunCallback):
         self.yaws: list[float] = []
         self.fallbacks = 0
         self.refused_lane_changes = 0
+        self.controller: dict[str, Any] | None = None  # the control law's report: tracking error, MPC solver counts
         self.started_wall = time.time()
 
     def on_start(self, context: RunContext) -> None:
@@ -135,6 +136,7 @@ class MetricsCollector(RunCallback):
     def on_end(self, outcome: RunOutcome) -> None:
         self.outcome = outcome
         self.refused_lane_changes = int(outcome.extras.get("refused_lane_changes", 0))
+        self.controller = outcome.extras.get("controller")
 
     def _sample(self, world: WorldState) -> None:
         self.times.append(world.time)
@@ -177,6 +179,7 @@ class MetricsCollector(RunCallback):
             "planner_latency_ms": latency_summary(self.latencies_ms),
             "fallbacks": self.fallbacks,
             "refused_lane_changes": self.refused_lane_changes,
+            "controller": self.controller,
             "comfort": {k: round(v, 4) for k, v in comfort(self.times, self.speeds, self.yaws).items()},
             "mean_speed_mps": round(float(np.mean(self.speeds)), 3) if self.speeds else 0.0,
             "meta_actions": self.timeline,

@@ -271,6 +271,7 @@ class ClosedLoopRunner:
             return self._ticks(context, world, controller, planner)
         finally:
             self.extras["refused_lane_changes"] = controller.refused_lane_changes
+            self.extras["controller"] = controller.report()
 
     def _ticks(
         self, context: RunContext, world: WorldState, controller: MetaActionController, planner: TimedPlanner

@@ -4,55 +4,24 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
+from town_drive import build_town, simple_route
+from town_drive import drive as drive_run
 
-from controller.meta_action import MetaActionController
 from planner.actions import MetaAction
-from sim.core import EgoState, Turn, wrap_angle
+from sim.core import Turn, wrap_angle
 from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.roadmap import EmbeddedRoadMap
-from sim.embedded.routing import PlannedRoute, route_from_seed
-from sim.embedded.towns import build_network
-from sim.embedded.vehicle import KinematicBicycle, VehicleParams
-
-DT = 0.05
 
 
 @pytest.fixture(scope="module")
 def town() -> tuple[LaneGraph, EmbeddedRoadMap]:
-    graph = LaneGraph(build_network({"name": "grid", "rows": 3, "cols": 3, "lanes": 2, "curved": 0.0}, seed=3))
-    return graph, EmbeddedRoadMap(graph)
+    return build_town()
 
 
-def simple_route(graph: LaneGraph, road_map: EmbeddedRoadMap, turn: Turn) -> PlannedRoute:
-    """A route whose first lane itself offers `turn` (no lane change needed before the junction)."""
-    for seed in range(200):
-        planned = route_from_seed(graph, [turn.value], np.random.default_rng(seed))
-        if not planned.lane_changes and turn in road_map.turns_ahead(planned.route.lane_ids[0]):
-            return planned
-    raise AssertionError(f"no simple {turn} route on the test town")
-
-
-def drive(road_map, planned: PlannedRoute, actions, seconds: float, speed0: float = 0.0, start_s: float = 0.0):
-    """Drive with one decision every 0.5 s (`actions[k]`, the last one repeated) until the route's end."""
-    route = planned.route
-    x, y, yaw = route.to_world(start_s)
-    car = KinematicBicycle.at_centre(VehicleParams(), x, y, yaw, speed0)
-    ctl = MetaActionController(road_map)
-    ctl.reset(initial_speed=speed0)
-    log: list[EgoState] = []
-    s_now = start_s
-    for tick in range(int(seconds / DT)):
-        ego = car.ego_state()
-        s_now = route.project(ego.x, ego.y, s_hint=s_now)[0]
-        if s_now > route.length - 10.0:  # what happens after the route's end is not under test
-            break
-        if tick % 10 == 0:
-            ctl.set_action(actions[min(tick // 10, len(actions) - 1)], ego)
-        car.step(ctl.control(ego, DT, route), DT)
-        log.append(car.ego_state())
-    return ctl, log
+def drive(road_map, planned, actions, seconds: float, speed0: float = 0.0, start_s: float = 0.0):
+    run = drive_run(road_map, planned, actions, seconds, speed0, start_s)
+    return run.controller, run.states
 
 
 @pytest.mark.parametrize(("path", "turn", "sign"), [("LEFT_TURN", Turn.LEFT, 1), ("RIGHT_TURN", Turn.RIGHT, -1)])

@@ -142,11 +142,13 @@ def write_config(tmp_path: Path, **values: object) -> Path:
     return path
 
 
-def test_the_agent_drives_the_route_from_leaderboard_input(tmp_path: Path) -> None:
+@pytest.mark.parametrize("law", ["pid", "mpc"])
+def test_the_agent_drives_the_route_from_leaderboard_input(tmp_path: Path, law: str) -> None:
     agent = lb.MetaActionAgent("127.0.0.1", 2000)
     poses, options = l_route()
     agent.set_global_plan(*leaderboard_plan(poses, options))  # the leaderboard may give the route before setup
-    agent.setup(str(write_config(tmp_path, plan_period_s=0.5)))
+    agent.setup(str(write_config(tmp_path, plan_period_s=0.5, controller={"law": law})))
+    assert agent.config.controller.law == law
     assert agent.track == lb.Track.SENSORS and lb.get_entry_point() == type(agent).__name__
     assert len(agent.sensors()) == 4
     x, y, yaw, v, dt, wheelbase = 0.0, 0.0, 0.0, 0.0, 0.05, 2.9
@@ -180,6 +182,8 @@ def test_privileged_planners_and_config_typos_are_refused(tmp_path: Path) -> Non
         agent.setup(str(write_config(tmp_path, planner={"name": "expert"})))
     with pytest.raises(ConfigError, match="trak"):
         agent.setup(str(write_config(tmp_path, trak="MAP")))
+    with pytest.raises(ConfigError, match="horizn"):
+        agent.setup(str(write_config(tmp_path, controller={"law": "mpc", "mpc": {"horizn": 10}})))
     assert lb.load_agent_config("") == AgentConfig()
     idle = lb.MetaActionAgent("127.0.0.1", 2000)
     assert idle.run_step({}, 0.0).brake == 1.0  # not set up: stand still
