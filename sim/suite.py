@@ -86,7 +86,7 @@ def run_jobs(
             all_results.append(done)
             continue
         _fail_fast_on_config(setup)
-        collector = MetricsCollector(VIDEO_FILE if config.video.enabled else None)
+        collector = MetricsCollector(VIDEO_FILE if config.video.enabled else None, config.video)
         callbacks: list[RunCallback] = [collector]
         if config.video.enabled:
             video = VideoRecorder(job.out_dir / VIDEO_FILE, config.video)

@@ -156,6 +156,10 @@ class VideoConfig:
         if self.fps is not None and not self.fps > 0:
             raise ValueError(f"fps must be positive or null, got {self.fps}")
 
+    def time_scale(self, dt: float) -> float:
+        """Video seconds per simulated second: 1.0 in real time (fps null); below 1 when `fps` speeds it up."""
+        return 1.0 if self.fps is None or dt <= 0 else 1.0 / (self.fps * dt * self.every_n_ticks)
+
 
 class VideoRecorder(RunCallback):
     """Draws and streams review frames. A broken writer is reported once and switched off: the drive goes on."""
