@@ -30,8 +30,11 @@ EVALUATIONS_DIR = "closed_loop"
 STATE_FILE = "trainer_state.json"
 EVENTS_GLOB = "events.out.tfevents.*"
 MAX_DEPTH = 2
-# Trainer summary keys logged once at the end, not curves.
-SUMMARY_KEYS = frozenset({"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos"})
+# Trainer summary keys logged once at the end, and the epoch counter: not curves.
+SUMMARY_KEYS = frozenset(
+    {"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "train_loss", "epoch"}
+)
+SHOWN_FIRST = ("kl", "entropy", "grad_norm")  # of the other scalars, these are drawn; the rest a legend click away
 SKIP_DIRS = frozenset({"final", "runs", EVALUATIONS_DIR})
 
 Series = dict[str, list[tuple[float, float]]]
@@ -43,6 +46,7 @@ class Stage:
     folder: Path
     series: Series
     source: str  # which file the curves came from
+    started: float  # modification time of its first log file: stages are shown in the order they ran
 
     @property
     def last_step(self) -> float:
@@ -59,8 +63,9 @@ class Stage:
             if not series:
                 continue
             hidden = [n for n in series if n.endswith("std")]
-            if group == "other":  # many scales on one axis: the first shown, the rest a legend click away
-                hidden = list(series)[1:]
+            if group == "other":  # many scales on one axis: a few shown, the rest a legend click away
+                shown = [n for n in SHOWN_FIRST if n in series] or list(series)[:1]
+                hidden = [n for n in series if n not in shown]
             fig = curves_figure(f"{self.name}: {group}", series, hidden=hidden)
             figures.append((group, figure_json(fig)))
         return figures
@@ -82,14 +87,14 @@ def log_history_series(history: list[Mapping[str, Any]]) -> Series:
         if not isinstance(step, int | float):
             continue
         for name, value in entry.items():
-            if name in ("step", "epoch") or name in SUMMARY_KEYS or name == "train_loss":
+            if name == "step" or name in SUMMARY_KEYS:
                 continue
             if isinstance(value, int | float) and not isinstance(value, bool):
                 series.setdefault(name, []).append((float(step), float(value)))
     return series
 
 
-def read_trainer_state(folder: Path) -> tuple[Series, str] | None:
+def read_trainer_state(folder: Path) -> tuple[Series, str, float] | None:
     """The log_history of `folder/trainer_state.json`, or of the newest checkpoint's when the run saved no final
     state (Trainer writes it with every checkpoint)."""
     candidates = [folder / STATE_FILE, *folder.glob(f"checkpoint-*/{STATE_FILE}")]
@@ -106,10 +111,11 @@ def read_trainer_state(folder: Path) -> tuple[Series, str] | None:
                 best = (step, path, history)
     if best is None:
         return None
-    return log_history_series(best[2]), best[1].relative_to(folder).as_posix()
+    first = min(p.stat().st_mtime for p in candidates if p.is_file())
+    return log_history_series(best[2]), best[1].relative_to(folder).as_posix(), first
 
 
-def read_tensorboard(folder: Path) -> tuple[Series, str] | None:
+def read_tensorboard(folder: Path) -> tuple[Series, str, float] | None:
     """Scalars of every event file under `folder/runs/`, `train/x` named `x` and `eval/x` named `eval_x` as in
     log_history; a later file (a resumed run) overrides the steps it repeats."""
     files = sorted((folder / "runs").rglob(EVENTS_GLOB), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
@@ -125,20 +131,20 @@ def read_tensorboard(folder: Path) -> tuple[Series, str] | None:
         for tag in accumulator.Tags().get("scalars", []):
             name = tag.removeprefix("train/")
             name = f"eval_{name.removeprefix('eval/')}" if name.startswith("eval/") else name
-            if name in SUMMARY_KEYS or name == "train_loss":
+            if name in SUMMARY_KEYS:
                 continue
             for event in accumulator.Scalars(tag):
                 merged.setdefault(name, {})[float(event.step)] = float(event.value)
     series = {name: sorted(points.items()) for name, points in merged.items() if points}
-    return (series, "runs/ (TensorBoard)") if series else None
+    return (series, "runs/ (TensorBoard)", files[0].stat().st_mtime) if series else None
 
 
 def read_stage(folder: Path, name: str) -> Stage | None:
     found = [s for s in (read_tensorboard(folder), read_trainer_state(folder)) if s is not None]
     if not found:
         return None
-    series, source = max(found, key=lambda s: max((p[-1][0] for p in s[0].values() if p), default=0.0))
-    return Stage(name, folder, series, source)
+    series, source, _ = max(found, key=lambda s: max((p[-1][0] for p in s[0].values() if p), default=0.0))
+    return Stage(name, folder, series, source, min(s[2] for s in found))
 
 
 def find_stages(run_dir: Path) -> list[Stage]:
@@ -158,7 +164,7 @@ def find_stages(run_dir: Path) -> list[Stage]:
         stage = read_stage(folder, run_dir.name if name == "." else name)
         if stage is not None:
             stages.append(stage)
-    return stages
+    return sorted(stages, key=lambda stage: stage.started)
 
 
 def find_evaluations(run_dir: Path) -> dict[int, Path]:
