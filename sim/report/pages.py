@@ -22,6 +22,7 @@ from sim.report.figures import figure_json, route_timeline, timeline_end
 from sim.report.runs import RouteRun, Run, load_run, per_tag, relative_url, route_tags
 
 REPORT_FILE = "report.html"
+EAGER_VIDEOS = 12  # videos whose metadata a page loads up front; the rest load when played or sought
 SUMMARY_METRICS = (("driving_score", "DS", 1), ("route_completion", "RC", 1), ("infraction_penalty", "IS", 3))
 
 
@@ -71,7 +72,8 @@ def write_page(template: str, out: Path, **context: Any) -> Path:
     script = out.parent / f"plotly-{plotly.__version__}.min.js"
     if not script.is_file():
         write_text_atomic(script, get_plotlyjs())
-    write_text_atomic(out, _ENV.get_template(template).render(plotly_js=script.name, **context))
+    page = _ENV.get_template(template).render(plotly_js=script.name, eager_videos=EAGER_VIDEOS, **context)
+    write_text_atomic(out, page)
     return out
 
 

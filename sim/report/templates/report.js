@@ -8,7 +8,14 @@
   function simTime(video) { return video.currentTime / scaleOf(video); }
   function seek(video, seconds) {
     if (!video || !Number.isFinite(seconds)) return;
-    video.currentTime = Math.max(0, seconds * scaleOf(video));
+    const t = Math.max(0, seconds * scaleOf(video));
+    if (video.readyState === 0) {  // not loaded yet (preload="none"): load, then seek
+      video.addEventListener("loadedmetadata", function () { video.currentTime = t; }, { once: true });
+      video.preload = "metadata";
+      video.load();
+      return;
+    }
+    video.currentTime = t;
   }
   function pointTime(point) {
     const data = Array.isArray(point.customdata) ? point.customdata[0] : point.customdata;

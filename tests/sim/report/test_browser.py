@@ -12,18 +12,19 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from report_helpers import results, write_route
 
-from sim.report import write_comparison, write_training_report
+from sim.report import write_comparison, write_report, write_training_report
 from sim.report.browser import PLOTS_READY, chromium, why_no_browser
+from sim.report.pages import EAGER_VIDEOS
 
-pytestmark = pytest.mark.slow
 NO_BROWSER = why_no_browser()
+# Skipped before any fixture is built: the closed-loop runs are not driven for nothing.
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(NO_BROWSER is not None, reason=str(NO_BROWSER))]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if NO_BROWSER:
-        pytest.skip(NO_BROWSER)
     with chromium() as launched:
         yield launched
 
@@ -119,6 +120,24 @@ def test_the_seeked_frame_decodes_and_the_decision_box_follows(opened: Any, runs
     before = [d for d in results["meta_actions"] if d["time"] <= infraction["time"] + 1e-6][-1]
     assert box.locator(".t").inner_text() == f"{infraction['time']:.1f}"
     assert box.locator(".action").inner_text().startswith(before["action"])
+    assert page.errors == []
+
+
+def test_a_video_not_loaded_up_front_loads_and_seeks_on_its_infraction(opened: Any, tmp_path: Path) -> None:
+    run = tmp_path / "long_suite"
+    for i in range(EAGER_VIDEOS):
+        write_route(run / f"r{i:02d}", results(f"r{i:02d}"))
+    late = results("zz_late", infractions=[{"type": "red_light", "time": 1.5}])
+    write_route(run / "zz_late", late, video_s=3.0)
+    page = opened(write_report(run))
+    assert page.js("document.getElementById('video-zz_late').preload") == "none"
+    assert page.js("document.getElementById('video-zz_late').readyState") == 0
+    page.page.locator("#route-zz_late .infractions button").click()
+    page.page.wait_for_function(
+        "(v => v.readyState >= 1 && !v.seeking && v.currentTime > 0)(document.getElementById('video-zz_late'))",
+        timeout=10_000,
+    )
+    assert page.current_time("video-zz_late") == pytest.approx(1.5, abs=0.01)
     assert page.errors == []
 
 
