@@ -10,7 +10,7 @@
 
 from sim.report.pages import REPORT_FILE, write_comparison, write_report, write_report_or_warn
 from sim.report.runs import ReportError, load_run
-from sim.report.training import write_training_report
+from sim.report.training_page import write_training_report
 
 __all__ = [
     "REPORT_FILE",

@@ -12,7 +12,7 @@ import pytest
 from report_helpers import results, write_route
 
 from sim.report import ReportError, write_training_report
-from sim.report.training import find_evaluations, find_stages, log_history_series, read_trainer_state
+from sim.report.training_page import find_evaluations, find_stages, log_history_series, read_trainer_state
 
 
 def write_state(folder: Path, steps: int, base: float = 1.0) -> None:
