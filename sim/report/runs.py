@@ -40,10 +40,6 @@ class RouteRun:
         path = self.folder / name if isinstance(name, str) and name else None
         return path if path is not None and path.is_file() else None
 
-    def metric(self, key: str, default: float = 0.0) -> float:
-        value = self.results.get(key)
-        return float(value) if isinstance(value, int | float) else default
-
 
 @dataclass(frozen=True)
 class Run:
