@@ -2,7 +2,7 @@
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-fast lint format demo clean
+.PHONY: setup browser test test-fast lint format demo clean
 
 setup: .venv/.synced
 
@@ -11,8 +11,18 @@ setup: .venv/.synced
 	$(UV) sync --frozen
 	@touch $@
 
+# Debian's Chromium for the browser tests of the review pages (tests/sim/report/test_browser.py), installed when
+# missing and this runs as root with apt-get; otherwise those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Chromium for the browser tests (apt-get install chromium)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "Chromium could not be installed: the browser tests will skip"; \
+	else echo "no Chromium, and no root apt-get to install it: the browser tests will skip"; fi
+
 # Everything that can run on a CPU machine (slow tests included); gpu and carla tests skip themselves.
-test: setup
+test: setup browser
 	$(UV) run pytest -m "" $(PYTEST_ARGS)
 
 test-fast: setup
@@ -31,8 +41,8 @@ format: setup
 demo: setup
 	$(UV) run python sim/run_route.py -m scenario=red_light_stop,truck_with_cones,jaywalker planner=expert \
 		hydra.sweep.dir=outputs/demo
-	@echo "Results and review videos:"
-	@find outputs/demo -name results.json -o -name review.mp4 | sort
+	@echo "Results, review videos and review pages:"
+	@find outputs/demo -name results.json -o -name review.mp4 -o -name report.html | sort
 
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache

@@ -10,7 +10,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,7 +21,11 @@ from sim.metrics import RouteScore, comfort, infraction_counts
 from sim.protocols import DEFAULT_PROTOCOL, get_protocol
 from sim.status import Status, final_status
 
+if TYPE_CHECKING:
+    from sim.video import VideoConfig
+
 RESULTS_FILE = "results.json"
+SPEED_TRACE_EVERY_S = 0.25  # sampling of the ego speed trace results.json keeps for the report's timeline
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
@@ -74,11 +78,25 @@ def latency_summary(latencies_ms: list[float]) -> dict[str, float | int]:
     }
 
 
+def speed_trace(times: list[float], speeds: list[float], every_s: float = SPEED_TRACE_EVERY_S) -> dict[str, list]:
+    """The ego speed about every `every_s` simulated seconds, the last sample always kept."""
+    kept: list[int] = []
+    next_t = -math.inf
+    for i, t in enumerate(times):
+        if t >= next_t - 1e-9:
+            kept.append(i)
+            next_t = t + every_s
+    if times and kept[-1] != len(times) - 1:
+        kept.append(len(times) - 1)
+    return {"time": [round(times[i], 3) for i in kept], "speed_mps": [round(float(speeds[i]), 3) for i in kept]}
+
+
 class MetricsCollector(RunCallback):
     """Accumulates everything results.json reports; `results()` is valid at any moment of the run."""
 
-    def __init__(self, video: str | Path | None = None) -> None:
+    def __init__(self, video: str | Path | None = None, video_config: VideoConfig | None = None) -> None:
         self.video = Path(video) if video else None  # the review video being recorded, if any
+        self.video_config = video_config  # how it is recorded: maps simulated time to video time for the report
         self._reset()
 
     def _reset(self) -> None:
@@ -183,7 +201,9 @@ class MetricsCollector(RunCallback):
             "comfort": {k: round(v, 4) for k, v in comfort(self.times, self.speeds, self.yaws).items()},
             "mean_speed_mps": round(float(np.mean(self.speeds)), 3) if self.speeds else 0.0,
             "meta_actions": self.timeline,
+            "speed_trace": speed_trace(self.times, self.speeds),
             "video": self.video.name if self.video is not None and self.video.exists() else None,
+            "video_time_scale": self.video_config.time_scale(ctx.dt) if self.video_config and ctx else 1.0,
             "error": outcome.error if outcome else None,
         }
 

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from planner.config import ConfigError
 from scenarios import ScenarioError
 from sim.builders import load_run_config
+from sim.report import write_report_or_warn
 from sim.status import Status
 from sim.stop import StopRequest
 from sim.suite import is_suite, plan_jobs, run_jobs, write_summary
@@ -61,6 +62,8 @@ def _drive(cfg: DictConfig, stop: StopRequest) -> int:
             f"RC {summary['route_completion']:.1f}, IS {summary['infraction_penalty']:.3f}, "
             f"success {100 * summary['success_rate']:.0f}% -> {out_root / 'summary.md'}"
         )
+    else:
+        write_report_or_warn(out_root)
     print(f"results and videos: {out_root}")
     if any(r.get("status") == Status.INVALID_SCENARIO.value for r in results):
         return EXIT_BAD_INPUT

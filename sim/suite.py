@@ -18,6 +18,7 @@ from scenarios import ScenarioError, list_suite, load_scenario
 from sim.builders import RunRouteConfig, backend_factory, controller_factory, planner_factory
 from sim.callbacks import ProgressBar, RunCallback
 from sim.metrics import summarize
+from sim.report import write_report_or_warn
 from sim.results import RESULTS_FILE, MetricsCollector, ResultsWriter, read_results, write_json_atomic
 from sim.runner import ClosedLoopRunner, PlannerSetup, RunnerConfig
 from sim.status import RERUN_ON_RESUME, Ending, Status
@@ -94,7 +95,7 @@ def run_jobs(
             all_results.append(done)
             continue
         _fail_fast_on_config(setup)
-        collector = MetricsCollector(job.out_dir / VIDEO_FILE if config.video.enabled else None)
+        collector = MetricsCollector(job.out_dir / VIDEO_FILE if config.video.enabled else None, config.video)
         callbacks: list[RunCallback] = [collector]
         if config.video.enabled:
             video = VideoRecorder(job.out_dir / VIDEO_FILE, config.video)
@@ -149,6 +150,7 @@ def write_summary(out_root: Path, results: Sequence[dict[str, Any]]) -> dict[str
     ]
     write_json_atomic(out_root / "summary.json", summary)
     (out_root / "summary.md").write_text(summary_markdown(results, summary), encoding="utf-8")
+    write_report_or_warn(out_root)
     return summary
 
 

@@ -194,6 +194,10 @@ class VideoConfig:
         if self.queue_frames < 1:
             raise ValueError(f"queue_frames must be >= 1, got {self.queue_frames}")
 
+    def time_scale(self, dt: float) -> float:
+        """Video seconds per simulated second: 1.0 in real time (fps null); below 1 when `fps` speeds it up."""
+        return 1.0 if self.fps is None or dt <= 0 else 1.0 / (self.fps * dt * self.every_n_ticks)
+
 
 class VideoRecorder(RunCallback):
     """Draws and streams review frames. A broken writer is reported once and switched off: the drive goes on."""
