@@ -33,6 +33,25 @@ class MetaAction:
         return f"{self.speed}, {self.path}"
 
 
+# How a driver says each word of an action, for explanations and overlays ("stop and go straight").
+PLAIN_WORDS: Mapping[str, str] = {
+    "KEEP": "keep our speed",
+    "ACCELERATE": "speed up",
+    "DECELERATE": "slow down",
+    "STOP": "stop",
+    "STRAIGHT": "go straight",
+    "LEFT_TURN": "turn left",
+    "RIGHT_TURN": "turn right",
+    "LEFT_CHANGE": "change to the left lane",
+    "RIGHT_CHANGE": "change to the right lane",
+}
+
+
+def spoken(action: MetaAction) -> str:
+    """The action in a driver's words, e.g. "slow down and turn left"."""
+    return f"{PLAIN_WORDS[action.speed]} and {PLAIN_WORDS[action.path]}"
+
+
 @dataclass(frozen=True)
 class ParsedAnswer:
     speed: frozenset[str]

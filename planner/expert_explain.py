@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from planner.actions import MetaAction
+from planner.actions import MetaAction, spoken
 
 
 def explain(action: MetaAction, facts: dict[str, Any]) -> str:
@@ -40,4 +40,4 @@ def explain(action: MetaAction, facts: dict[str, Any]) -> str:
         turn, distance = facts["maneuver"]["turn"], facts["maneuver"]["distance"]
         verb = "goes straight through the junction" if turn == "straight" else f"turns {turn}"
         parts.append(f"the route {verb} in {distance:.0f} m")
-    return "; ".join(parts) + f", so {action.speed.lower()} and {action.path.lower().replace('_', ' ')}."
+    return "; ".join(parts) + f", so we {spoken(action)}."

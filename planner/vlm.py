@@ -8,6 +8,7 @@ counted in `stats`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS, MetaAction, ParsedAnswer, parse_answer
+from planner.checkpoints import resolve_model
 from planner.config import from_mapping
 from planner.interface import Plan, PlannerInput
 from planner.prompt import build_messages
@@ -245,6 +247,8 @@ class VLMPlanner:
     """Planner protocol over a VLM. `plan` decides one input; `plan_batch` several in batches of `batch_size`."""
 
     def __init__(self, config: VLMPlannerConfig, backend: GenerationBackend | None = None) -> None:
+        if backend is None:
+            config = dataclasses.replace(config, model=resolve_model(config.model, config.local_files_only))
         self.config = config
         self.name = config.name
         self.backend = backend if backend is not None else make_backend(config)

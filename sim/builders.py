@@ -20,7 +20,7 @@ from controller.meta_action import MetaActionController, MetaActionControllerCon
 from planner.config import ConfigError, from_mapping, plain
 from planner.interface import Planner
 from sim.core import Backend, RoadMap
-from sim.protocols import DEFAULT_PROTOCOL, get_protocol
+from sim.protocols import DEFAULT_PROTOCOL
 from sim.video import VideoConfig
 
 
@@ -56,7 +56,9 @@ class RunRouteConfig:
     controller: MetaActionControllerConfig = field(default_factory=MetaActionControllerConfig)
 
     def __post_init__(self) -> None:
-        get_protocol(self.protocol)
+        from sim.runner import RunnerConfig
+
+        RunnerConfig(self.plan_period, self.planner_timeout_s, self.timeout_s, self.protocol)  # the runner's rules
 
 
 def load_run_config(cfg: Any) -> RunRouteConfig:

@@ -149,6 +149,36 @@ class InfractionType(str, Enum):
     YIELD_EMERGENCY_VEHICLE = "yield_emergency_vehicle_infractions"
     ROUTE_TIMEOUT = "route_timeout"  # the route's time budget ran out (it ends the route; no penalty)
 
+    @property
+    def label(self) -> str:
+        """What a reviewer reads on a video or a page, e.g. "hit a pedestrian"."""
+        return INFRACTION_LABELS[self]
+
+
+INFRACTION_LABELS: dict[InfractionType, str] = {
+    InfractionType.COLLISION_PEDESTRIAN: "hit a pedestrian",
+    InfractionType.COLLISION_VEHICLE: "hit a vehicle",
+    InfractionType.COLLISION_STATIC: "hit an object",
+    InfractionType.RED_LIGHT: "ran a red light",
+    InfractionType.STOP_SIGN: "ran a stop sign",
+    InfractionType.OFF_ROAD: "left the road",
+    InfractionType.OUTSIDE_ROUTE_LANES: "outside the route lanes",
+    InfractionType.BLOCKED: "blocked",
+    InfractionType.ROUTE_DEVIATION: "left the route",
+    InfractionType.SCENARIO_TIMEOUT: "scenario timed out",
+    InfractionType.MIN_SPEED: "too slow for the traffic",
+    InfractionType.YIELD_EMERGENCY_VEHICLE: "did not yield to an emergency vehicle",
+    InfractionType.ROUTE_TIMEOUT: "route time ran out",
+}
+
+
+def infraction_label(value: str) -> str:
+    """The label of an infraction type given by its results.json value (unknown values as they are)."""
+    try:
+        return InfractionType(value).label
+    except ValueError:
+        return value
+
 
 @dataclass(frozen=True)
 class Infraction:

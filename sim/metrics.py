@@ -152,4 +152,6 @@ def summarize(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "collisions": sum(totals[t.value] for t in COLLISIONS),
         "infractions": dict(totals),
         "failed_routes": [r["scenario"] for r in results if str(r.get("status", "")).startswith("Failed")],
+        "decisions": sum(int(r.get("planner_latency_ms", {}).get("count", 0)) for r in results),
+        "fallbacks": sum(int(r.get("fallbacks", 0)) for r in results),
     }

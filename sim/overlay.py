@@ -22,7 +22,7 @@ SPEED_COLORS = {
     "ACCELERATE": (80, 220, 90),
 }
 LIGHT_COLORS = {LightColor.RED: (235, 40, 40), LightColor.YELLOW: (240, 200, 30), LightColor.GREEN: (40, 210, 70)}
-ACTOR_COLORS = {"vehicle": (200, 200, 210), "pedestrian": (250, 140, 30), "static": (240, 210, 40)}
+ACTOR_COLORS = {"vehicle": (200, 200, 210), "pedestrian": (255, 0, 255), "static": (240, 210, 40)}
 
 
 @dataclass(frozen=True)
@@ -110,11 +110,11 @@ def compose_frame(camera: np.ndarray, bev: np.ndarray | None, hud: Hud, width: i
         y = int(118 * s)
         _text(img, f"infractions: {len(hud.infractions)}", (pad, y), 0.55 * s, RED, 1)
         for k, event in enumerate(reversed(recent)):
-            _text(img, f"{event.time:6.1f} s  {event.type.value}", (pad, y + int((22 + 20 * k) * s)), 0.5 * s, RED)
+            _text(img, f"{event.time:6.1f} s  {event.type.label}", (pad, y + int((22 + 20 * k) * s)), 0.5 * s, RED)
     if hud.flash:
         cv2.rectangle(img, (0, 0), (width - 1, height - 1), RED, max(4, int(10 * s)))
         if recent:
-            label = recent[-1].type.value.upper()
+            label = recent[-1].type.label.upper()
             tw = cv2.getTextSize(label, FONT, 1.1 * s, 3)[0][0]
             _text(img, label, ((width - tw) // 2, height // 2), 1.1 * s, RED, 3)
     return img
@@ -158,7 +158,13 @@ def topdown(world: WorldState, size_px: int = 256, range_m: float = 60.0) -> np.
     for actor in world.actors:
         if math.hypot(actor.x - ego.x, actor.y - ego.y) > range_m:
             continue
-        key = "pedestrian" if actor.kind is ActorKind.PEDESTRIAN else "static" if actor.kind.is_static else "vehicle"
+        if actor.kind is ActorKind.PEDESTRIAN:  # a ringed dot: a real-size box would be a pixel or two
+            centre = tuple(int(v) for v in to_px(np.array([actor.x, actor.y]))[0])
+            radius = max(3, round(0.6 * scale))
+            cv2.circle(img, centre, radius + 1, (0, 0, 0), -1, cv2.LINE_AA)
+            cv2.circle(img, centre, radius, ACTOR_COLORS["pedestrian"], -1, cv2.LINE_AA)
+            continue
+        key = "static" if actor.kind.is_static else "vehicle"
         corners = to_px(box_corners(actor.x, actor.y, actor.yaw, max(actor.length, 0.6), max(actor.width, 0.6)))
         cv2.fillPoly(img, [corners], ACTOR_COLORS[key], cv2.LINE_AA)
     cv2.fillPoly(img, [to_px(box_corners(ego.x, ego.y, ego.yaw, ego.length, ego.width))], (60, 220, 120), cv2.LINE_AA)

@@ -140,6 +140,8 @@ class MetricsCollector(RunCallback):
                 "fallback": plan.fallback,
                 "latency_ms": round(plan.latency_ms, 3),
             }
+            if plan.raw_text is not None:
+                entry["raw"] = plan.raw_text  # what the model said, so a fallback can be diagnosed
             if plan.facts:
                 entry["facts"] = plan.facts
             self.timeline.append(entry)

@@ -8,7 +8,8 @@ hold a verdict (see `RERUN_ON_RESUME`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from sim.stop import StopRequest
 from sim.video import VideoRecorder
 
 VIDEO_FILE = "review.mp4"
+logger = logging.getLogger("sim.suite")
 SUITE = "suite"
 
 
@@ -55,6 +57,18 @@ def plan_jobs(spec: str, out_root: Path) -> list[RouteJob]:
     return [RouteJob(spec, load_scenario(spec), out_root, resumable=False)]
 
 
+def check_jobs(jobs: Sequence[RouteJob], sim_config: Mapping[str, Any]) -> None:
+    """Scenario problems that need the map (an unplannable route, an actor beyond the route, a light override
+    without a light) are bad input: on the embedded simulator they are found here, before any route is driven.
+    CARLA towns need a server, so that backend reports them when it loads the route."""
+    if str(sim_config.get("name", "embedded")) != "embedded":
+        return
+    from sim.embedded.scenario_map import check_scenario
+
+    for job in jobs:
+        check_scenario(job.scenario, job.source)
+
+
 def finished_results(out_dir: Path) -> dict[str, Any] | None:
     """The route's results when they hold a final verdict, else None (missing, partial, interrupted, crashed)."""
     results = read_results(out_dir / RESULTS_FILE)
@@ -71,13 +85,14 @@ def run_jobs(
     jobs: Sequence[RouteJob],
     config: RunRouteConfig,
     planner_choice: str | None = None,
-    log: Any = print,
+    log: Any = None,
     stop: StopRequest | None = None,
 ) -> list[dict[str, Any]]:
     """Drive every job (skipping finished ones when `config.resume`); returns each route's results in job order.
 
     A requested stop ends the current route as "Interrupted" (its results and video written) and skips the rest."""
     stop = stop or StopRequest()
+    log = log or logger.info
     make_planner, privileged, planner_name = planner_factory(config.planner, planner_choice)
     setup = PlannerSetup(make_planner, config.planner_setup_timeout_s, planner_name, stop)
     make_backend, backend_name = backend_factory(config.sim)
@@ -121,11 +136,24 @@ def run_jobs(
         )
         if outcome.error:
             log(f"    {outcome.error['kind']}: {outcome.error['message']}")
+        warning = fallback_warning(results["fallbacks"], results["planner_latency_ms"]["count"])
+        if warning:
+            log(f"    warning: {warning}")
         all_results.append(results)
         if outcome.ending is Ending.INTERRUPTED:
             break
     setup.caller.close()
     return all_results
+
+
+def fallback_warning(fallbacks: int, decisions: int) -> str | None:
+    """A warning when most decisions fell back to the safe action: the model's answers did not parse."""
+    if decisions and fallbacks > decisions / 2:
+        return (
+            f"{fallbacks} of {decisions} decisions fell back to the safe action (the model's output did not parse); "
+            "its text is under `raw` in each results.json's meta_actions"
+        )
+    return None
 
 
 def _fail_fast_on_config(setup: PlannerSetup) -> None:
@@ -150,7 +178,7 @@ def write_summary(out_root: Path, results: Sequence[dict[str, Any]]) -> dict[str
     ]
     write_json_atomic(out_root / "summary.json", summary)
     (out_root / "summary.md").write_text(summary_markdown(results, summary), encoding="utf-8")
-    write_report_or_warn(out_root)
+    write_report_or_warn(out_root, logger.info)
     return summary
 
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -105,11 +106,26 @@ def split_of(seed: int, validation_fraction: float) -> str:
     return "validation" if stable_unit("split", seed) < validation_fraction else "train"
 
 
+def suite_names(config: CollectConfig) -> list[str]:
+    return [n for s in config.sources.suite for n in (list_suite() if s == "suite" else [s])]
+
+
+def check_suite_sources(config: CollectConfig) -> None:
+    """A suite scenario that cannot be loaded or cannot fit its map is bad input (ScenarioError) before any episode
+    runs, rather than a failed episode found at the end."""
+    if str(config.sim.get("name", "embedded")) != "embedded":
+        return
+    from scenarios import load_scenario
+    from sim.embedded.scenario_map import check_scenario
+
+    for name in dict.fromkeys(suite_names(config)):
+        check_scenario(load_scenario(name), name)
+
+
 def plan_episodes(config: CollectConfig) -> list[Episode]:
     """Every episode of the collection, in a fixed order; the same config always plans the same episodes."""
     src, episodes = config.sources, []
-    names = [n for s in src.suite for n in (list_suite() if s == "suite" else [s])]
-    for name in names:
+    for name in suite_names(config):
         stem = Path(name).stem
         for k in range(src.suite_seeds):
             seed = int(stable_unit("suite", config.seed, stem, k) * 2**31)
@@ -121,6 +137,18 @@ def plan_episodes(config: CollectConfig) -> list[Episode]:
     for i in range(src.procedural_episodes):
         seed = int(stable_unit("procedural", config.seed, i) * 2**31)
         episodes.append(Episode(f"proc-{i:05d}", "procedural", seed, split_of(seed, config.validation_fraction)))
+    return ensure_both_splits(episodes, config.validation_fraction)
+
+
+def ensure_both_splits(episodes: list[Episode], validation_fraction: float) -> list[Episode]:
+    """With two or more episodes and a fraction strictly between 0 and 1, each split gets at least one episode: the
+    one whose seed is closest to falling there anyway (small collections would otherwise often lack one)."""
+    if not 0 < validation_fraction < 1 or len(episodes) < 2:
+        return episodes
+    for split, pick in (("validation", min), ("train", max)):
+        if not any(e.split == split for e in episodes):
+            nearest = pick(range(len(episodes)), key=lambda i: stable_unit("split", episodes[i].seed))
+            episodes = [replace(e, split=split) if i == nearest else e for i, e in enumerate(episodes)]
     return episodes
 
 
@@ -240,12 +268,16 @@ def format_summary(summary: dict[str, Any]) -> str:
 def collect(config: CollectConfig, log: Any = print) -> dict[str, Any]:
     """Run every planned episode not yet committed under `config.output_dir`; returns the summary."""
     root = Path(config.output_dir).expanduser().resolve()
+    check_suite_sources(config)
     with exclusive(root):
         done = done_records(root)
         removed = clean_uncommitted(root, done)
         if removed:
             log(f"resume: removed {removed} leftovers of interrupted episodes")
         episodes = plan_episodes(config)
+        if not any(e.split == "validation" for e in episodes):
+            why = "validation_fraction is 0" if config.validation_fraction <= 0 else "a single episode"
+            log(f"note: this collection has no validation split ({why}); evaluation will need another dataset")
         todo = [e for e in episodes if e.key not in done]
         if done:
             log(f"resume: {len(episodes) - len(todo)} of {len(episodes)} episodes already committed")
@@ -290,14 +322,33 @@ def _run(todo: list[Episode], config: CollectConfig, root: Path, done: dict[str,
         bar.close()
 
 
+def failed_episodes(root: Path) -> list[tuple[str, str]]:
+    """(episode, reason) for every committed episode that did not run."""
+    return [
+        (key, r.get("error") or r.get("status", "?"))
+        for key, r in done_records(root).items()
+        if r.get("status") != "ok"
+    ]
+
+
+def run_cli(cfg: Any) -> int:
+    """The command line: 0 when every episode ran, 1 (after naming each failure and why) when some did not."""
+    config = load_collect_config(cfg)
+    try:
+        collect(config)
+    except RuntimeError as err:  # another collector (or its workers) owns the directory
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    failures = failed_episodes(Path(config.output_dir).expanduser().resolve())
+    for key, reason in failures:
+        print(f"failed episode {key}: {reason}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def main() -> None:
-    import hydra
+    from sim.cli import hydra_entry
 
-    @hydra.main(version_base="1.3", config_path="../conf", config_name="collect")
-    def _main(cfg: Any) -> None:
-        collect(load_collect_config(cfg))
-
-    _main()
+    hydra_entry("collect", run_cli)
 
 
 if __name__ == "__main__":

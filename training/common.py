@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasets import DatasetDict
+from planner.checkpoints import resolve_model
 
-from planner.tiny import SIZES, build_tiny_model
-from training.dataset import load_planning_dataset
-from training.synthetic import write_synthetic_dataset
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -28,6 +27,8 @@ class ModelSource:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"model.dtype must be one of {DTYPES}, got {self.dtype!r}")
+        from planner.tiny import SIZES  # transformers: only once a config is built
+
         if self.path is None and self.tiny_size not in SIZES:
             raise ValueError(f"model.tiny_size must be one of {sorted(SIZES)}, got {self.tiny_size!r}")
 
@@ -48,22 +49,33 @@ class DataSource:
     max_eval_samples: int | None = None
 
 
-def resolve_model(source: ModelSource, workdir: Path) -> str:
-    """The checkpoint to load; builds the tiny model under `workdir` when no path is configured."""
+def model_checkpoint(source: ModelSource, workdir: Path, field: str = "model.path") -> str:
+    """The checkpoint to train from: `path` checked (planner.checkpoints), or a tiny model built under `workdir`."""
     if source.path is not None:
-        return source.path
+        return resolve_model(source.path, field=field)
+    from planner.tiny import build_tiny_model
+
     target = workdir / f"tiny-{source.tiny_size}"
     if not (target / "config.json").exists():
         build_tiny_model(target, source.tiny_size)
     return str(target)
 
 
-def resolve_data(source: DataSource, workdir: Path) -> DatasetDict:
-    """The dataset splits; writes the synthetic dataset under `workdir` when no path is configured."""
+def data_root(source: DataSource, workdir: Path) -> Path:
+    """Where the dataset is; writes the synthetic dataset under `workdir` when no path is configured."""
+    from training.synthetic import write_synthetic_dataset
+
     root = Path(source.path) if source.path else workdir / "synthetic-data"
     if source.path is None and not (root / "train").exists():
         write_synthetic_dataset(root, source.synthetic_train, source.synthetic_validation, source.synthetic_seed)
-    data = load_planning_dataset(root)
+    return root
+
+
+def resolve_data(source: DataSource, workdir: Path) -> DatasetDict:
+    """The dataset splits; writes the synthetic dataset under `workdir` when no path is configured."""
+    from training.dataset import load_planning_dataset
+
+    data = load_planning_dataset(data_root(source, workdir))
     limits = {"train": source.max_train_samples, "validation": source.max_eval_samples}
     for split, limit in limits.items():
         if limit is not None and split in data and len(data[split]) > limit:

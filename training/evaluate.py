@@ -25,11 +25,13 @@ from typing import Any, Literal
 import numpy as np
 
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS
-from planner.config import from_mapping, to_dict
+from planner.checkpoints import resolve_model
+from planner.config import ConfigError, from_mapping, to_dict
 from planner.interface import Plan, PlannerInput
 from planner.metrics import alphadrive_planning_metrics, planning_metrics, reasoning_metrics
 from planner.vlm import VLMPlanner, VLMPlannerConfig
-from training.common import DataSource, resolve_data, run_dir
+from training.common import DataSource, data_root, resolve_data, run_dir
+from training.dataset import SPLITS, split_files
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ class EvalConfig:
     meteor: bool = True  # needs Java; reported as missing otherwise
     label: str | None = None  # row label in the table; default: the model path
     protocol: Literal["standard", "alphadrive"] = "standard"  # see the module doc
+    progress: bool = True  # a progress bar over the samples (stderr)
 
     def __post_init__(self) -> None:
         if self.protocol not in PLANNING_PROTOCOLS:
@@ -66,15 +69,25 @@ def planner_inputs(rows: Sequence[dict[str, Any]]) -> list[PlannerInput]:
 
 
 def evaluate_planner(
-    planner: Any, dataset: Any, batch_size: int = 8, meteor: bool = True, protocol: str = "standard"
+    planner: Any,
+    dataset: Any,
+    batch_size: int = 8,
+    meteor: bool = True,
+    protocol: str = "standard",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run `planner` (with `plan_batch`, or `plan`) over `dataset` rows; return metrics and per-sample records."""
+    from tqdm import tqdm
+
     plans: list[Plan] = []
-    for start in range(0, len(dataset), batch_size):
-        rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-        inputs = planner_inputs(rows)
-        batch = planner.plan_batch(inputs) if hasattr(planner, "plan_batch") else [planner.plan(x) for x in inputs]
-        plans.extend(batch)
+    with tqdm(total=len(dataset), unit="sample", desc="inference", disable=not progress, mininterval=0.5) as bar:
+        for start in range(0, len(dataset), batch_size):
+            rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            inputs = planner_inputs(rows)
+            batch = planner.plan_batch(inputs) if hasattr(planner, "plan_batch") else [planner.plan(x) for x in inputs]
+            plans.extend(batch)
+            bar.update(len(batch))
+            bar.set_postfix(fallbacks=sum(p.fallback for p in plans), refresh=False)
     predictions = [p.raw_text or "" for p in plans]
     references = [dataset[i]["solution"] for i in range(len(dataset))]
     thinking = [dataset[i]["thinking"] or "" for i in range(len(dataset))]
@@ -147,17 +160,24 @@ def run(eval_config: EvalConfig, planner_config: VLMPlannerConfig, out: Path | N
     from transformers import set_seed
 
     set_seed(eval_config.seed)
+    planner_config = dataclasses.replace(planner_config, model=resolve_model(planner_config.model))
     out = out or run_dir(eval_config.output_dir)
+    root = data_root(eval_config.data, out)
+    present = [s for s in SPLITS if split_files(root, s)[1]] if root.is_dir() else []
+    if eval_config.split not in present:
+        where = eval_config.data.path or "the synthetic dataset"
+        has = f"it has {', '.join(present)}" if present else "it has no split with samples"
+        raise ConfigError(f"eval.split: {where} has no split {eval_config.split!r}; {has}")
     data = resolve_data(eval_config.data, out)
-    if eval_config.split not in data:
-        raise KeyError(f"dataset has no split {eval_config.split!r}; it has {sorted(data)}")
     dataset = data[eval_config.split]
     if eval_config.max_samples is not None:
         dataset = dataset.select(range(min(eval_config.max_samples, len(dataset))))
     if eval_config.protocol == "alphadrive":
         planner_config = dataclasses.replace(planner_config, do_sample=True)
     planner = VLMPlanner(planner_config)
-    report = evaluate_planner(planner, dataset, planner_config.batch_size, eval_config.meteor, eval_config.protocol)
+    report = evaluate_planner(
+        planner, dataset, planner_config.batch_size, eval_config.meteor, eval_config.protocol, eval_config.progress
+    )
     label = eval_config.label or planner_config.model
     config = {"eval": to_dict(eval_config), "planner": to_dict(planner_config)}
     paths = write_report(report, label, out, config)
@@ -166,13 +186,12 @@ def run(eval_config: EvalConfig, planner_config: VLMPlannerConfig, out: Path | N
 
 
 def main() -> None:
-    import hydra
+    from sim.cli import hydra_entry
 
-    @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
     def _main(cfg: Any) -> None:
         run(from_mapping(EvalConfig, cfg.eval, "eval"), from_mapping(VLMPlannerConfig, cfg.planner, "planner"))
 
-    _main()
+    hydra_entry("evaluate", _main)
 
 
 if __name__ == "__main__":

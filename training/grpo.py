@@ -19,7 +19,7 @@ from typing import Any
 from planner.config import from_mapping, to_dict
 from planner.rewards import LocalGatherer, RewardConfig, TorchDistributedGatherer, make_reward_functions
 from planner.vlm import load_processor
-from training.common import DataSource, ModelSource, resolve_data, resolve_model, run_dir, trainer_kwargs
+from training.common import DataSource, ModelSource, model_checkpoint, resolve_data, run_dir, trainer_kwargs
 from training.dataset import to_grpo_format
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def build_trainer(run: GRPORunConfig, output_dir: Path) -> Any:
 
     output_dir.mkdir(parents=True, exist_ok=True)
     args = build_grpo_config(run, output_dir)  # first: it sets up the (distributed) process state
-    model_path = resolve_model(run.model, output_dir)
+    model_path = model_checkpoint(run.model, output_dir, "train.grpo.model.path")
     data = resolve_data(run.data, output_dir)
     processor = load_processor(
         model_path, run.model.min_pixels, run.model.max_pixels, padding_side="left", truncation_side="left"
@@ -176,9 +176,8 @@ def run_config_from_hydra(cfg: Any) -> GRPORunConfig:
 
 
 def main() -> None:
-    import hydra
+    from sim.cli import hydra_entry
 
-    @hydra.main(version_base="1.3", config_path="../conf", config_name="grpo")
     def _main(cfg: Any) -> None:
         run = run_config_from_hydra(cfg)
         log.info("GRPO run config: %s", to_dict(run))
@@ -186,7 +185,7 @@ def main() -> None:
         history = [h for h in trainer.state.log_history if "train_runtime" in h]
         log.info("finished: %s", history[-1] if history else trainer.state.log_history[-1:])
 
-    _main()
+    hydra_entry("grpo", _main)
 
 
 if __name__ == "__main__":

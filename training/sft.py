@@ -18,7 +18,7 @@ from typing import Any
 
 from planner.config import from_mapping, to_dict
 from planner.vlm import load_processor
-from training.common import DataSource, ModelSource, resolve_data, resolve_model, run_dir, trainer_kwargs
+from training.common import DataSource, ModelSource, model_checkpoint, resolve_data, run_dir, trainer_kwargs
 from training.dataset import to_sft_format
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def build_trainer(run: SFTRunConfig, output_dir: Path) -> Any:
 
     output_dir.mkdir(parents=True, exist_ok=True)
     args = build_sft_config(run, output_dir)
-    model_path = resolve_model(run.model, output_dir)
+    model_path = model_checkpoint(run.model, output_dir, "train.sft.model.path")
     data = resolve_data(run.data, output_dir)
     processor = load_processor(model_path, run.model.min_pixels, run.model.max_pixels)
     eval_dataset = None
@@ -100,16 +100,15 @@ def train(run: SFTRunConfig, output_dir: Path | None = None) -> Any:
 
 
 def main() -> None:
-    import hydra
+    from sim.cli import hydra_entry
 
-    @hydra.main(version_base="1.3", config_path="../conf", config_name="sft")
     def _main(cfg: Any) -> None:
         run = from_mapping(SFTRunConfig, cfg.train.sft, "train.sft")
         log.info("SFT run config: %s", to_dict(run))
         trainer = train(run)
         log.info("finished: %s", trainer.state.log_history[-1:])
 
-    _main()
+    hydra_entry("sft", _main)
 
 
 if __name__ == "__main__":

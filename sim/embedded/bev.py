@@ -36,7 +36,7 @@ ACTOR_COLOURS: dict[ActorKind, RGB] = {
     ActorKind.TRUCK: (190, 110, 230),
     ActorKind.BUS: (215, 80, 170),
     ActorKind.BICYCLE: (60, 220, 220),
-    ActorKind.PEDESTRIAN: (250, 235, 70),
+    ActorKind.PEDESTRIAN: (255, 0, 255),  # magenta: unlike any light, marking or vehicle colour
     ActorKind.CONE: (255, 110, 0),
     ActorKind.BARRIER: (230, 60, 50),
     ActorKind.PARKED_VEHICLE: (150, 150, 170),
@@ -140,10 +140,21 @@ class BevRenderer:
             cv2.circle(image, tuple(centre), (radius + 1) * _ONE, (0, 0, 0), -1, cv2.LINE_AA, _SHIFT)
             cv2.circle(image, tuple(centre), radius * _ONE, LIGHT_COLOURS[light.color], -1, cv2.LINE_AA, _SHIFT)
         for actor in world.actors:
-            self._box(image, px, ACTOR_COLOURS.get(actor.kind, (200, 200, 200)), actor)
+            if actor.kind is ActorKind.PEDESTRIAN:  # a real-size box would be a pixel or two: a ringed dot instead
+                self._dot(image, px, ACTOR_COLOURS[actor.kind], actor, max(3.0, 0.6 * self.ppm))
+            else:
+                self._box(image, px, ACTOR_COLOURS.get(actor.kind, (200, 200, 200)), actor)
         ego_box = ActorState(-1, ActorKind.VEHICLE, ego.x, ego.y, ego.yaw, ego.speed, ego.length, ego.width, 1.5)
         self._box(image, px, COLOURS["ego"], ego_box)
         return image
+
+    @staticmethod
+    def _dot(
+        image: np.ndarray, px: Callable[[np.ndarray], np.ndarray], colour: RGB, actor: ActorState, radius_px: float
+    ) -> None:
+        centre = tuple(px(np.array([actor.x, actor.y]))[0])
+        cv2.circle(image, centre, round((radius_px + 1) * _ONE), (0, 0, 0), -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(image, centre, round(radius_px * _ONE), colour, -1, cv2.LINE_AA, _SHIFT)
 
     @staticmethod
     def _box(image: np.ndarray, px: Callable[[np.ndarray], np.ndarray], colour: RGB, actor: ActorState) -> None:

@@ -27,6 +27,17 @@ class RouteError(ValueError):
     """The asked route does not exist on this map."""
 
 
+class ShortTailError(RouteError):
+    """The maneuvers fit, but the road straight on after them ends before `length_m`."""
+
+    def __init__(self, wanted_m: float, available_m: float) -> None:
+        super().__init__(
+            f"length_m is the length straight on after the last maneuver: {wanted_m:g} m asked, "
+            f"the road ends after {available_m:.0f} m"
+        )
+        self.available_m = available_m
+
+
 @dataclass(frozen=True)
 class Leg:
     lane: int
@@ -185,6 +196,27 @@ def follow_on(graph: LaneGraph, seq: list[int], s_first: float, length_m: float)
     return seq, s_first + left
 
 
+def follow_on_exactly(graph: LaneGraph, seq: list[int], s_first: float, length_m: float) -> tuple[list[int], float]:
+    """`follow_on`, but a road that ends sooner than `length_m` raises ShortTailError (within 1 m of it is fine)."""
+    first = len(seq) - 1  # follow_on extends `seq` in place from its last lane
+    lanes, s_end = follow_on(graph, seq, s_first, length_m)
+    available = float(sum(graph.length[lane] for lane in lanes[first:-1]) - s_first + s_end)
+    if available < length_m - 1.0:
+        raise ShortTailError(length_m, available)
+    return lanes, s_end
+
+
+def junction_place(graph: LaneGraph, lane: int) -> str:
+    """Where the junction a lane leads into is, in words a scenario author can find on the map."""
+    if not graph.succ[lane]:
+        return "at the road end"
+    junction = graph.junction[graph.succ[lane][0]]
+    if junction < 0:
+        return "ahead"
+    centre = graph.net.junctions[graph.junction_ids[junction]].polygon.mean(axis=0)
+    return f"at the junction near ({centre[0]:.0f}, {centre[1]:.0f})"
+
+
 def maneuver_sequence(
     graph: LaneGraph, start: int, s0: float, maneuvers: Sequence[Turn | str], tail_m: float
 ) -> tuple[list[int], float]:
@@ -200,8 +232,7 @@ def maneuver_sequence(
         group = graph.group(cur)
         options = [lane for lane in group if graph.successor_with_turn(lane, turn) >= 0]
         if not options:
-            jid = graph.junction_ids[graph.junction[graph.succ[cur][0]]] if graph.succ[cur] else "the road end"
-            raise RouteError(f"no {turn.value} turn from road {graph.net.lanes[graph.ids[cur]].road_id} at {jid}")
+            raise RouteError(f"no {turn.value} turn {junction_place(graph, cur)}")
         pos = group.index(cur)
         target = min(options, key=lambda lane: abs(group.index(lane) - pos))
         step = 1 if group.index(target) > pos else -1
@@ -209,7 +240,7 @@ def maneuver_sequence(
         conn = graph.successor_with_turn(target, turn)
         cur = graph.succ[conn][0]
         seq += [conn, cur]
-    return follow_on(graph, seq, s0 if len(seq) == 1 else 0.0, tail_m)
+    return follow_on_exactly(graph, seq, s0 if len(seq) == 1 else 0.0, tail_m)
 
 
 def build_route(graph: LaneGraph, legs: list[Leg]) -> PlannedRoute:
@@ -291,7 +322,7 @@ def route_from_maneuvers(
     """From a start pose through the asked junction maneuvers; `sequence` finds the lanes (default: this map's)."""
     hit = graph.nearest(*start, max_dist=8.0)
     if hit is None:
-        raise RouteError(f"route start ({start[0]:.1f}, {start[1]:.1f}) is not on a driving lane")
+        raise RouteError(f"start ({start[0]:.1f}, {start[1]:.1f}) is not on a driving lane (none within 8 m)")
     s0 = float(np.clip(hit.s, 0.0, graph.length[hit.lane]))
     seq, s_end = (sequence or maneuver_sequence)(graph, hit.lane, s0, maneuvers, tail_m)
     return build_route(graph, legs_from_sequence(graph, seq, s0, s_end))
@@ -306,14 +337,46 @@ def route_from_seed(
 ) -> PlannedRoute:
     """Maneuvers alone: the start (a little after a junction, on a road lane) is drawn from `rng` among the lanes
     where every maneuver is possible."""
+    search = sequence or maneuver_sequence
     roads = [i for i in range(len(graph.ids)) if not graph.is_connector[i] and graph.length[i] > 40.0]
+    longest_tail = 0.0
     for lane in rng.permutation(roads):
         try:
-            seq, s_end = (sequence or maneuver_sequence)(graph, int(lane), 5.0, maneuvers, tail_m)
+            seq, s_end = search(graph, int(lane), 5.0, maneuvers, tail_m)
+        except ShortTailError as err:
+            longest_tail = max(longest_tail, err.available_m)
+            continue
         except RouteError:
             continue
         return build_route(graph, legs_from_sequence(graph, seq, 5.0, s_end))
-    raise RouteError(f"no start on this map allows the maneuvers {list(maneuvers)}")
+    if longest_tail > 0.0:
+        raise ShortTailError(tail_m, longest_tail)
+    raise RouteError(_why_no_start(graph, roads, list(maneuvers), search))
+
+
+def _why_no_start(graph: LaneGraph, roads: list[int], maneuvers: list[Turn | str], search: SequenceSearch) -> str:
+    """Which of the maneuvers this map can take in a row, and where the next one fails."""
+
+    def fits(prefix: list[Turn | str]) -> bool:
+        for lane in roads:
+            try:
+                search(graph, lane, 5.0, prefix, 0.0)
+                return True
+            except RouteError:
+                continue
+        return False
+
+    done = 0
+    while done < len(maneuvers) and fits(maneuvers[: done + 1]):
+        done += 1
+    words = [Turn(m).value for m in maneuvers]
+    if done == 0:
+        what = "lets a route go straight through it" if words[0] == "straight" else f"offers a {words[0]} turn"
+        return f"no junction on this map {what}, so no start allows the maneuvers {words}"
+    return (
+        f"no start allows the maneuvers {words}: this map fits at most {done} of them in a row "
+        f"(after {words[:done]} no junction ahead offers '{words[done]}')"
+    )
 
 
 def plan_route(

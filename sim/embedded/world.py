@@ -13,26 +13,24 @@ from typing import Any
 
 import numpy as np
 
+from scenarios import check_placements
 from sim.core import (
     ActorKind,
     ActorState,
     EgoState,
     Infraction,
     LightColor,
-    Route,
     TrafficLightState,
     VehicleControl,
     WorldState,
 )
 from sim.embedded.infractions import InfractionConfig, InfractionMonitor
-from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.lights import CODE_COLOR, LightController, LightTiming
 from sim.embedded.pedestrians import PedestrianConfig, Pedestrians
 from sim.embedded.placement import place_actors
 from sim.embedded.props import Props
 from sim.embedded.roadmap import EmbeddedRoadMap
-from sim.embedded.routing import PlannedRoute, plan_route
-from sim.embedded.towns import build_network
+from sim.embedded.scenario_map import build_scenario_map, light_stop
 from sim.embedded.traffic import Approach, Obstacles, Traffic, TrafficConfig
 from sim.embedded.vehicle import KinematicBicycle, VehicleParams
 
@@ -74,12 +72,11 @@ class World:
 
     def __post_init__(self) -> None:
         sc, cfg = self.scenario, self.config
-        self.network = build_network(sc.map, int(getattr(sc, "seed", 0)))
-        self.graph = LaneGraph(self.network)
+        built = build_scenario_map(sc)
+        self.network, self.graph, self.plan = built.network, built.graph, built.plan
         self.road_map = EmbeddedRoadMap(self.graph)
-        self.plan: PlannedRoute = plan_route(self.graph, sc.route, np.random.default_rng(int(getattr(sc, "seed", 0))))
         self.route = self.plan.route
-        _check_placements(sc, self.route)
+        check_placements(sc, self.route, str(getattr(sc, "name", "scenario")))
         rng = np.random.default_rng(self.seed)
         traffic_spec = getattr(sc, "traffic", None)
         cycle = tuple(getattr(traffic_spec, "light_cycle_s", (15.0, 3.0, 15.0)))
@@ -100,8 +97,8 @@ class World:
         n_vehicles = int(getattr(traffic_spec, "vehicles", 0))
         self.traffic.spawn_random(n_vehicles, next_id, keep_clear=self._ego_clearance())
         self.pedestrians.spawn_random(int(getattr(traffic_spec, "pedestrians", 0)), next_id + n_vehicles)
-        for override in getattr(sc, "lights", []):
-            self._force_light(override)
+        for i, override in enumerate(getattr(sc, "lights", [])):
+            self._force_light(override, f"lights[{i}].junction")
         criteria = getattr(sc, "criteria", None)
         icfg = cfg.infractions or InfractionConfig(blocked_s=float(getattr(criteria, "blocked_s", 60.0)))
         self.monitor = InfractionMonitor(self.graph, self.plan.lane_set, icfg)
@@ -118,14 +115,8 @@ class World:
                 out.append((hit.lane, hit.s))
         return out
 
-    def _force_light(self, override: Any) -> None:
-        k = int(override.junction)
-        if k >= len(self.route.maneuvers):
-            raise ValueError(f"lights: the route meets {len(self.route.maneuvers)} junctions, no junction {k}")
-        jid = self.route.maneuvers[k].junction_id
-        stop = next((st for st in self.plan.stops if st.junction_id == jid and st.light_id), None)
-        if stop is None or stop.light_id is None:
-            raise ValueError(f"lights: junction {k} of the route ({jid}) has no traffic light")
+    def _force_light(self, override: Any, field: str) -> None:
+        stop = light_stop(self.plan, int(override.junction), field, str(getattr(self.scenario, "name", "scenario")))
         duration = getattr(override, "duration_s", None)
         self.lights.force(stop.light_id, LightColor(override.state), self.time, duration)
 
@@ -337,10 +328,3 @@ class World:
             limit,
             extras,
         )
-
-
-def _check_placements(scenario: Any, route: Route) -> None:
-    from scenarios import Scenario, check_placements
-
-    if isinstance(scenario, Scenario):
-        check_placements(scenario, route, scenario.name)

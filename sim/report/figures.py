@@ -14,6 +14,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS
+from sim.core import infraction_label
 
 TEMPLATE = "plotly_white"
 SPEED_COLOURS = {"KEEP": "#7f8c9a", "ACCELERATE": "#2ca02c", "DECELERATE": "#ff9f1c", "STOP": "#d62728"}
@@ -230,7 +231,7 @@ def _markers(times: list[float], strip: str, texts: list[str], name: str, symbol
 
 
 def _infraction_hover(infraction: Mapping[str, Any]) -> str:
-    head = f"{float(infraction['time']):.1f} s  {infraction.get('type', 'infraction')}"
+    head = f"{float(infraction['time']):.1f} s  {infraction_label(str(infraction.get('type', 'infraction')))}"
     other = infraction.get("other")
     details = infraction.get("details")
     detail_text = ", ".join(f"{k} {v}" for k, v in details.items()) if isinstance(details, Mapping) else None

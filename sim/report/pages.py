@@ -18,6 +18,7 @@ import plotly
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from plotly.offline import get_plotlyjs
 
+from sim.core import infraction_label
 from sim.report.figures import figure_json, route_timeline, timeline_end
 from sim.report.runs import RouteRun, Run, load_run, per_tag, relative_url, route_tags
 
@@ -140,7 +141,7 @@ class RouteView:
 def route_view(route: RouteRun, page_dir: Path, id_prefix: str = "", x_max: float | None = None) -> RouteView:
     scale = route.results.get("video_time_scale")
     infractions = [
-        {"type": str(i.get("type", "infraction")), "time": float(i["time"]), "other": i.get("other")}
+        {"type": infraction_label(str(i.get("type", "infraction"))), "time": float(i["time"]), "other": i.get("other")}
         for i in route.results.get("infractions") or []
         if isinstance(i, Mapping) and isinstance(i.get("time"), int | float)
     ]

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from planner.actions import PATH_ACTIONS, SPEED_ACTIONS, MetaAction, format_answer, parse_answer
+from planner.actions import PATH_ACTIONS, PLAIN_WORDS, SPEED_ACTIONS, MetaAction, format_answer, parse_answer, spoken
 
 
 def test_vocabulary_is_the_design_words() -> None:
@@ -99,3 +99,9 @@ def test_format_then_parse_is_identity(speed: str, path: str, reasoning: str) ->
     action = MetaAction(speed, path)
     parsed = parse_answer(format_answer(action, reasoning or "ok"))
     assert parsed.action == action and parsed.format_ok
+
+
+def test_actions_in_a_drivers_words() -> None:
+    assert spoken(MetaAction("STOP", "STRAIGHT")) == "stop and go straight"
+    assert spoken(MetaAction("DECELERATE", "LEFT_CHANGE")) == "slow down and change to the left lane"
+    assert set(PLAIN_WORDS) == set(SPEED_ACTIONS) | set(PATH_ACTIONS)

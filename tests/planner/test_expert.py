@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import pytest
 
 from controller.meta_action import MetaActionController
+from planner.actions import MetaAction
 from planner.expert import ExpertPlanner
+from planner.expert_explain import explain
 from planner.interface import PlannerContext, PlannerInput
 from scenarios import load_scenario
 from sim.core import Infraction, WorldState
@@ -91,3 +93,10 @@ def test_blocked_lane_changes_lanes() -> None:
 def test_expert_requires_ground_truth() -> None:
     with pytest.raises(ValueError, match="privileged ground truth"):
         ExpertPlanner().plan(PlannerInput(None, 0.0, "", 0.0, None))  # type: ignore[arg-type]
+
+
+def test_the_explanation_ends_in_a_drivers_words() -> None:
+    text = explain(
+        MetaAction("STOP", "STRAIGHT"), {"decision": "red_light", "light": {"state": "red", "distance": 18.0}}
+    )
+    assert text == "the light ahead is red 18 m away, so we stop and go straight."

@@ -135,3 +135,16 @@ def make_runner(
         backend_name="embedded",
     )
     return runner, collector
+
+
+class BabblingPlanner:
+    """A model whose answers never parse: every decision falls back to the safe action (a `_target_` for tests)."""
+
+    name = "babbling"
+
+    def plan(self, planner_input: PlannerInput) -> Plan:
+        return Plan(MetaAction("DECELERATE", "STRAIGHT"), raw_text="the road, the road, the road", fallback=True)
+
+
+def babbling_planner(config: Any) -> BabblingPlanner:
+    return BabblingPlanner()

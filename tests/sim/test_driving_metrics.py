@@ -149,3 +149,11 @@ def test_summary_means_and_failures() -> None:
     assert s["driving_score"] == 65.0 and s["route_completion"] == 75.0 and s["success_rate"] == 0.5
     assert s["collisions"] == 1 and s["failed_routes"] == ["b"] and s["protocol"] == "leaderboard-2.0"
     assert math.isclose(s["infraction_penalty"], 0.8)
+
+
+def test_every_infraction_type_has_a_readable_label() -> None:
+    from sim.core import infraction_label
+
+    assert all(t.label and t.label != t.value and "_" not in t.label for t in InfractionType)
+    assert infraction_label("collisions_pedestrian") == "hit a pedestrian"
+    assert infraction_label("something_new") == "something_new"

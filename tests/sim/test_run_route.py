@@ -49,9 +49,34 @@ def test_missing_route_and_actor_beyond_route_are_rejected_with_their_fields(tmp
 
     beyond = write_scenario(tmp_path, name="beyond", actors=[{"kind": "cone", "at": {"s": 500}}])
     assert run(f"scenario={beyond}", f"output_dir={tmp_path / 'b'}") == EXIT_BAD_INPUT
-    results = json.loads((tmp_path / "b" / "results.json").read_text())
-    assert results["status"] == "Failed - Invalid scenario" and results["ticks"] == 0
-    assert "actors[0].at.s" in results["error"]["message"] and "beyond" in results["error"]["message"]
+    err = capsys.readouterr().err
+    assert f"{beyond}: actors[0].at.s: must be within the route length" in err
+    assert not (tmp_path / "b").exists()  # found before anything was simulated
+
+
+@pytest.mark.parametrize(
+    ("route", "expected"),
+    [
+        ({"maneuvers": ["straight", "straight"]}, "no junction on this map lets a route go straight through it"),
+        ({"maneuvers": ["left", "left", "left", "right", "right"]}, "fits at most"),
+        ({"start": [45.0, -1.75, 0.0], "maneuvers": ["straight"]}, "no straight turn at the junction near"),
+    ],
+)
+def test_an_unplannable_route_is_bad_input_naming_file_field_and_why(
+    processes: Processes, tmp_path: Path, route: dict, expected: str
+) -> None:
+    two_by_two = {"name": "grid", "rows": 2, "cols": 2, "lanes": 1, "block_m": 90}  # corners only: no straight on
+    bad = write_scenario(tmp_path, name="two_by_two", map=two_by_two, route=route)
+    out = tmp_path / "out"
+    done = processes.run(
+        [sys.executable, "sim/run_route.py", f"scenario={bad}", f"output_dir={out}", f"hydra.run.dir={tmp_path / 'h'}"],
+        timeout=120,
+        cwd=REPO,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: route: ") and expected in lines[0], lines
+    assert "Traceback" not in done.stderr and not out.exists()
 
 
 def test_unknown_config_keys_are_rejected(tmp_path: Path, capsys) -> None:
@@ -156,3 +181,18 @@ def test_hydra_multirun_runs_each_scenario(processes: Processes, tmp_path: Path)
     assert done.returncode == 0, done.stderr
     statuses = sorted(json.loads(p.read_text())["scenario"] for p in (tmp_path / "sweep").glob("*/results.json"))
     assert statuses == ["road_a", "road_b"]
+
+
+def test_fallbacks_keep_the_model_text_are_counted_and_warned_about(tmp_path: Path, capsys) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    write_scenario(suite, name="road_a", criteria={"timeout_s": 3})
+    target = "+planner._target_=closed_loop_helpers:babbling_planner"
+    out = tmp_path / "out"
+    assert run(f"scenario={suite}", "planner=constant", target, f"output_dir={out}") == EXIT_OK
+    err = capsys.readouterr().err
+    assert "warning: 6 of 6 decisions fell back to the safe action" in err and "`raw`" in err
+    timeline = json.loads((out / "road_a" / "results.json").read_text())["meta_actions"]
+    assert timeline and all(e["raw"] == "the road, the road, the road" and e["fallback"] for e in timeline)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["fallbacks"] == summary["decisions"] == 6

@@ -318,3 +318,15 @@ def test_one_worker_and_two_workers_write_identical_datasets(tmp_path: Path) -> 
     assert datasets[0].keys() == datasets[1].keys()
     differing = [name for name in datasets[0] if datasets[0][name] != datasets[1][name]]
     assert not differing, f"{len(differing)} files differ, e.g. {differing[:3]}"
+
+
+def test_two_or_more_episodes_always_include_a_validation_episode() -> None:
+    for seed in range(40):
+        for n in (2, 3, 5):
+            config = small_config(Path("/unused"), seed=seed, sources={"suite": [], "procedural_episodes": n})
+            splits = [e.split for e in plan_episodes(config)]
+            assert "validation" in splits and "train" in splits, (seed, n, splits)
+    one = small_config(Path("/unused"), sources={"suite": [], "procedural_episodes": 1}, validation_fraction=0.15)
+    assert len(plan_episodes(one)) == 1
+    none = small_config(Path("/unused"), sources={"suite": [], "procedural_episodes": 4}, validation_fraction=0.0)
+    assert {e.split for e in plan_episodes(none)} == {"train"}

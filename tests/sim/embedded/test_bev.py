@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sim.core import ActorKind, ActorState, EgoState, LightColor, Route, TrafficLightState, WorldState
-from sim.embedded.bev import COLOURS, BevRenderer, render_bev
+from sim.embedded.bev import ACTOR_COLOURS, COLOURS, LIGHT_COLOURS, BevRenderer, render_bev
 from sim.embedded.roadnet import RoadNetwork
 
 SIZE, RANGE = 256, 60.0
@@ -75,3 +75,15 @@ def test_one_shot_equals_cached_renderer_and_is_deterministic(bev, network):
     a = bev.render(world)
     assert np.array_equal(a, bev.render(world))
     assert np.array_equal(a, render_bev(network, world, SIZE, RANGE))
+
+
+def test_a_pedestrian_is_a_ringed_dot_in_a_colour_no_light_or_vehicle_has(bev, network):
+    ego = EgoState(x=-50.0, y=-1.75, yaw=0.0, speed=5.0)
+    walker = ActorState(7, ActorKind.PEDESTRIAN, -40.0, 2.0, 0.0, 1.2, 0.5, 0.5, 1.8)
+    image = bev.render(world_at(network, ego, LightColor.GREEN, [walker]))
+    colour = np.array(ACTOR_COLOURS[ActorKind.PEDESTRIAN])
+    row, col = heading_up_px(ego, walker.x, walker.y)
+    patch = image[row - 6 : row + 7, col - 6 : col + 7].astype(int)
+    assert (np.abs(patch - colour).sum(-1) < 30).sum() >= 20  # at 2 px/m a 0.5 m box would be one pixel
+    others = [*LIGHT_COLOURS.values(), *(c for k, c in ACTOR_COLOURS.items() if k is not ActorKind.PEDESTRIAN)]
+    assert min(np.abs(np.array(c) - colour).sum() for c in others) > 150
