@@ -34,6 +34,13 @@ _TURN_OF_PATH = {"STRAIGHT": Turn.STRAIGHT, "LEFT_TURN": Turn.LEFT, "RIGHT_TURN"
 @dataclass(frozen=True)
 class MetaActionControllerConfig:
     speed_step: float = 2.0  # m/s that one ACCELERATE / DECELERATE moves the target
+    # What KEEP / ACCELERATE / DECELERATE are relative to: "speed", the speed the car has when the decision is made
+    # (KEEP holds it, or the target when within half a step of it; the others aim a step above or below it), or
+    # "target", the previous target (KEEP holds the target, steps stack). "speed" makes the right action a function
+    # of what the planner can see: with "target" two ACCELERATEs in a row raise the target by two steps, so a car
+    # still speeding up overshoots, and the label depends on a target the camera cannot show (the expert surged
+    # behind a slow truck).
+    relative_to: Literal["speed", "target"] = "speed"
     lookahead_m: float = 60.0  # length of the reference path built each tick
     lateral_accel_max: float = 2.0  # m/s^2, sets the speed through curves
     profile_decel: float = 2.0  # m/s^2 the speed profile plans with; below comfort_decel to leave room for lag
@@ -57,6 +64,8 @@ class MetaActionControllerConfig:
             raise ValueError(f"law must be 'pid' or 'mpc', got {self.law!r}")
         if self.lateral not in ("pure_pursuit", "stanley"):
             raise ValueError(f"lateral must be 'pure_pursuit' or 'stanley', got {self.lateral!r}")
+        if self.relative_to not in ("speed", "target"):
+            raise ValueError(f"relative_to must be 'speed' or 'target', got {self.relative_to!r}")
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,8 @@ class MetaActionController:
         self.refused_lane_changes = 0
         self.last_path: LanePath | None = None
         self.tracking = TrackingLog()
+        self.clock = 0.0  # s of control since reset
+        self.emergency_intervals: list[list[float]] = []  # [start, end] s of braking harder than comfort allows
         if self.mpc is not None:
             self.mpc.reset()
 
@@ -114,10 +125,17 @@ class MetaActionController:
     def set_action(self, action: MetaAction, ego: EgoState) -> None:
         cfg = self.config
         limit = self._limit_here(ego)
+        base = ego.speed if cfg.relative_to == "speed" else None
         if action.speed == "ACCELERATE":
-            self.target_speed = min(limit, max(self.target_speed, ego.speed) + cfg.speed_step)
+            self.target_speed = min(
+                limit, (base if base is not None else max(self.target_speed, ego.speed)) + cfg.speed_step
+            )
         elif action.speed == "DECELERATE":
-            self.target_speed = max(0.0, min(self.target_speed, ego.speed) - cfg.speed_step)
+            self.target_speed = max(
+                0.0, (base if base is not None else min(self.target_speed, ego.speed)) - cfg.speed_step
+            )
+        elif action.speed == "KEEP" and base is not None and abs(self.target_speed - base) > cfg.speed_step / 2:
+            self.target_speed = min(limit, base)  # close to the target KEEP holds it (a speed loop lags a little)
         elif action.speed == "STOP":
             if self.action.speed != "STOP":
                 self.stop_from = max(ego.speed, self.target_speed)
@@ -150,8 +168,9 @@ class MetaActionController:
         self._log_tracking(ego, path.points, curvature)
         profile = self._speed_profile(path, curvature)
         plan = self._speed_plan(ego, path, profile)
+        self._log_emergency(plan.emergency, dt)
         throttle, brake = self.longitudinal.step(
-            ego.speed, plan.target, dt, emergency=plan.emergency, accel_cap=plan.accel_cap
+            ego.speed, plan.target, dt, plan.emergency, plan.accel_cap, stopping=self.action.speed == "STOP"
         )
         angle = self._steer_angle(ego, path.points)
         if self.mpc is not None:
@@ -200,12 +219,23 @@ class MetaActionController:
         near = float(np.mean(curvature[1:11])) if len(points) > 2 else 0.0  # the next ~5 m
         self.tracking.add(offset, near, self.lane_change is not None)
 
+    def _log_emergency(self, emergency: bool, dt: float) -> None:
+        if emergency:
+            last = self.emergency_intervals[-1] if self.emergency_intervals else None
+            if last is not None and self.clock - last[1] <= dt + 1e-9:
+                last[1] = self.clock
+            else:
+                self.emergency_intervals.append([self.clock, self.clock])
+        self.clock += dt
+
     def report(self) -> dict[str, object]:
-        """What results.json reports about the control law: lateral tracking error, and the MPC's solver counts."""
+        """What results.json reports about the control law: lateral tracking error, the intervals it braked harder
+        than comfort allows (an emergency), and the MPC's solver counts."""
         out: dict[str, object] = {
             "law": self.config.law,
             "lateral": self.config.lateral,
             "tracking": self.tracking.summary(),
+            "emergency_intervals_s": [[round(a, 2), round(b, 2)] for a, b in self.emergency_intervals],
         }
         if self.mpc is not None:
             out["mpc"] = self.mpc.report()

@@ -16,10 +16,26 @@ from planner.actions import MetaAction
 from planner.config import from_mapping, plain
 from planner.expert_explain import explain
 from planner.interface import Plan, PlannerContext, PlannerInput
-from planner.scene import TrackedActor, first_conflict, is_vulnerable, overlaps_corridor, track_actors
+from planner.scene import (
+    TrackedActor,
+    camera_visible,
+    first_conflict,
+    is_vulnerable,
+    overlaps_corridor,
+    track_actors,
+)
 from sim.core import ActorKind, LightColor, RoadMap, Turn, WorldState
 
 _PATH_OF_TURN = {Turn.STRAIGHT: "STRAIGHT", Turn.LEFT: "LEFT_TURN", Turn.RIGHT: "RIGHT_TURN"}
+# The fact that names the actor behind each deciding cause.
+_FACT_OF_CAUSE = {
+    "lead_vehicle": "lead",
+    "obstacle": "obstacle",
+    "pedestrian": "pedestrian",
+    "crossing": "crossing",
+    "occlusion": "occlusion",
+    "yield": "yield",
+}
 
 
 @dataclass(frozen=True)
@@ -27,12 +43,14 @@ class ExpertConfig:
     lookahead_m: float = 70.0
     lane_half_width: float = 1.75
     corridor_margin_m: float = 0.5  # clearance added to the ego's half width
-    obstacle_margin_m: float = 5.0  # front bumper stops this far behind an obstacle (room to steer round it)
+    obstacle_margin_m: float = 5.0  # front bumper stops this far behind a queue or a conflict
+    bypass_margin_m: float = 9.0  # ... and this far behind what may have to be passed (room to steer round it)
     line_margin_m: float = 1.5  # ... and this far before a stop line (as the controller)
     standstill_gap_m: float = 5.0
     headway_s: float = 1.8
     plan_decel: float = 1.5  # m/s^2 the approach to a stop is planned with
     creep_gain: float = 0.5  # 1/s: close to a stop point the approach speed is this times the remaining gap
+    creep_speed: float = 3.0  # m/s: above it the car does not speed up towards a stop line it must stop at
     stop_decel: float = 1.6  # STOP for a stop line once stopping at it needs at least this
     obstacle_stop_decel: float = 2.5  # STOP for an obstacle once stopping short of it needs at least this
     yellow_max_decel: float = 3.5  # stop at yellow when it needs no more than this
@@ -43,7 +61,8 @@ class ExpertConfig:
     vulnerable_horizon_s: float = 4.0
     caution_range_m: float = 35.0  # a pedestrian this close ahead, near our lane and facing it, slows us down
     caution_gap_m: float = 4.0
-    caution_speed: float = 6.0
+    caution_speed: float = 6.0  # m/s past a standing bus or truck beside our lane
+    caution_speed_parked: float = 8.5  # m/s past a parked or standing car beside our lane
     vehicle_horizon_s: float = 5.0
     merge_lateral_mps: float = 0.3  # a vehicle drifting towards our lane this fast is treated as cutting in
     turn_announce_m: float = 40.0
@@ -57,6 +76,9 @@ class ExpertConfig:
     lead_brake_decel: float = 4.0  # m/s^2 a lead vehicle is assumed able to brake at
     bypass_speed: float = 3.0  # m/s when steering out round a standing obstacle close ahead
     squeeze_gap_m: float = 2.0  # closer than this, even a slow lane change would touch it
+    squeeze_margin_m: float = 0.25  # side clearance that is enough to creep past a standing obstacle
+    line_clearance_m: float = 2.0  # a STOP that ends at a stop line this far short of an obstacle is still safe
+    camera_fov_deg: float = 90.0  # the camera whose view decides whether a label's cause can be seen
 
 
 @dataclass
@@ -119,15 +141,16 @@ class ExpertPlanner:
             lane_w = 2 * cfg.lane_half_width
             corridor = round(d_ego / lane_w) * lane_w + (1 if lane_change == "left" else -1) * lane_w
             clear_m = max(6.0, 1.2 * ego.speed)
+            squeeze_half = ego.width / 2 + cfg.squeeze_margin_m  # steering out past it, a hand's width will do
             for t in tracked:
-                if 0.0 < t.ahead < clear_m and overlaps_corridor(t.d, t.half_across, d_ego, corridor_half):
+                if 0.0 < t.ahead < clear_m and overlaps_corridor(t.d, t.half_across, d_ego, squeeze_half):
                     if t.actor.speed < 0.2 and t.ahead > cfg.squeeze_gap_m:  # steer out slowly past it
                         bypass_cap = cfg.bypass_speed
                     else:
                         stops.append(_Stop(t.ahead - 1.0, "obstacle"))
         caps = [
             (world.speed_limit, "clear_road"),
-            (self._follow(tracked, corridor, corridor_half, ego.speed, stops, facts), "lead_vehicle"),
+            (self._follow(tracked, corridor, corridor_half, ego.speed, stops, facts, lines), "lead_vehicle"),
             (bypass_cap, "obstacle"),
             (self._vulnerable_and_crossing(tracked, corridor, corridor_half, ego.speed, stops, facts), "pedestrian"),
             (self._occlusion_caution(tracked, corridor, corridor_half, facts), "occlusion"),
@@ -138,10 +161,17 @@ class ExpertPlanner:
 
         speed, cause = self._speed_action(ego.speed, wanted, stops, lines, cap_cause)
         facts["decision"] = cause
+        facts["cause_visible"] = self._cause_visible(world, facts.get(_FACT_OF_CAUSE.get(cause, ""), {}))
         facts["target_speed"] = round(wanted, 2)
         action = MetaAction(speed, path)
         facts["explanation"] = explain(action, facts)
         return action, facts
+
+    def _cause_visible(self, world: WorldState, fact: dict[str, Any]) -> bool:
+        """Whether the front camera can show the actor the decision rests on (always true for lights, signs and the
+        road itself). A label that rests on a hidden actor cannot be learnt from the image: training drops it."""
+        actor = next((a for a in world.actors if a.id == fact.get("id")), None)
+        return actor is None or camera_visible(world, actor, self.config.camera_fov_deg)
 
     def _track_stationary(self, world: WorldState, tracked: list[TrackedActor]) -> None:
         still = self.state.stationary_since
@@ -170,7 +200,11 @@ class ExpertPlanner:
             return turn_path, None
         blocker = self._blocking_obstacle(tracked, d_ego, world, lines)
         if blocker is not None:
-            facts["obstacle"] = {"kind": blocker.actor.kind.value, "distance": round(blocker.ahead, 1)}
+            facts["obstacle"] = {
+                "kind": blocker.actor.kind.value,
+                "distance": round(blocker.ahead, 1),
+                "id": blocker.actor.id,
+            }
             side = self._free_side(world, tracked, d_ego, blocker)
             facts["obstacle"]["lane_blocked"] = True
             if side is not None:
@@ -283,7 +317,9 @@ class ExpertPlanner:
             self.state.stop_signs_done.add(lane_id)
             self.state.stopped_since = None
 
-    def _follow(self, tracked, corridor: float, half: float, speed: float, stops: list[_Stop], facts) -> float:
+    def _follow(
+        self, tracked, corridor: float, half: float, speed: float, stops: list[_Stop], facts, lines: list[float]
+    ) -> float:
         """Speed that keeps a safe gap to the lead vehicle in the corridor (inf without one)."""
         cfg = self.config
         leads = [
@@ -297,7 +333,7 @@ class ExpertPlanner:
         if lead is None:
             return math.inf
         key = "obstacle" if lead.actor.kind.is_static else "lead"
-        facts.setdefault(key, {"kind": lead.actor.kind.value, "distance": round(lead.ahead, 1)})
+        facts.setdefault(key, {"kind": lead.actor.kind.value, "distance": round(lead.ahead, 1), "id": lead.actor.id})
         facts[key].update({"gap": round(lead.ahead, 1), "speed": round(max(lead.along_speed, 0.0), 2)})
         if lead.actor.attributes.get("cargo"):
             facts[key]["cargo"] = lead.actor.attributes["cargo"]
@@ -306,10 +342,22 @@ class ExpertPlanner:
         cause = "obstacle" if key == "obstacle" else "lead_vehicle"
         stops.append(_Stop(lead_stop, cause, predicted=True))
         if lead_speed < 0.5 or lead.ahead < cfg.standstill_gap_m:
-            stops.append(_Stop(lead.ahead - cfg.obstacle_margin_m, cause))
+            stops.append(_Stop(lead.ahead - self._standing_gap(lead, tracked, lines), cause))
             return math.inf
         desired_gap = cfg.standstill_gap_m + cfg.headway_s * speed
         return max(0.0, lead_speed + (lead.ahead - desired_gap) / 2.0)
+
+    def _standing_gap(self, lead: TrackedActor, tracked: list[TrackedActor], lines: list[float]) -> float:
+        """How far behind a standing lead to stop: a queue's gap when it waits in a queue or at a line, room for a
+        lane change from standstill when nothing holds it there (it may have to be passed)."""
+        cfg = self.config
+        queued = any(
+            0.0 < o.ahead - lead.ahead < 15.0 and abs(o.d - lead.d) < cfg.lane_half_width
+            for o in tracked
+            if o is not lead
+        )
+        held = queued or any(0.0 < line - lead.ahead < 25.0 for line in lines)
+        return cfg.obstacle_margin_m if held and not lead.actor.kind.is_static else cfg.bypass_margin_m
 
     def _vulnerable_and_crossing(self, tracked, corridor: float, half: float, speed: float, stops, facts) -> float:
         """Stops for predicted conflicts with crossing actors; returns a cautious speed cap while a pedestrian or
@@ -328,23 +376,36 @@ class ExpertPlanner:
             conflict = first_conflict(t, corridor, half + (0.5 if vulnerable else 0.0), speed, horizon)
             key = "pedestrian" if t.actor.kind == ActorKind.PEDESTRIAN else "crossing"
             if conflict is not None:
-                facts.setdefault(key, {"kind": t.actor.kind.value, "distance": round(conflict, 1)})
+                facts.setdefault(key, {"kind": t.actor.kind.value, "distance": round(conflict, 1), "id": t.actor.id})
                 stops.append(_Stop(conflict - cfg.obstacle_margin_m, key))
             elif vulnerable and 0.0 < t.ahead < cfg.caution_range_m and self._heading_for_lane(t, corridor, half):
-                facts.setdefault(key, {"kind": t.actor.kind.value, "distance": round(t.ahead, 1), "near_lane": True})
+                facts.setdefault(
+                    key,
+                    {"kind": t.actor.kind.value, "distance": round(t.ahead, 1), "near_lane": True, "id": t.actor.id},
+                )
                 cap = min(cap, cfg.caution_speed)
         return cap
 
     def _occlusion_caution(self, tracked, corridor: float, half: float, facts: dict[str, Any]) -> float:
-        """Pass a standing bus or truck next to our lane slowly: someone may step out from in front of it."""
+        """Pass standing vehicles next to our lane ready to stop: someone may step out from in front of them. A bus
+        or truck hides a person completely (slower); a parked or standing car hides a child or a crouching adult."""
         cfg = self.config
+        cap, cause = math.inf, None
         for t in tracked:
-            big = t.actor.kind in (ActorKind.BUS, ActorKind.TRUCK) or t.actor.length > 7.0
+            if not t.actor.kind.is_vehicle and t.actor.kind not in (ActorKind.PARKED_VEHICLE, ActorKind.BROKEN_VEHICLE):
+                continue
             beside = 0.0 < abs(t.d - corridor) - half - t.half_across < cfg.caution_gap_m
-            if big and t.actor.speed < 0.3 and -t.actor.length < t.ahead < cfg.caution_range_m and beside:
-                facts.setdefault("occlusion", {"kind": t.actor.kind.value, "distance": round(t.ahead, 1)})
-                return cfg.caution_speed
-        return math.inf
+            if t.actor.speed >= 0.3 or not -t.actor.length < t.ahead < cfg.caution_range_m or not beside:
+                continue
+            big = t.actor.kind in (ActorKind.BUS, ActorKind.TRUCK) or t.actor.length > 7.0
+            speed = cfg.caution_speed if big else cfg.caution_speed_parked
+            if speed < cap:
+                cap, cause = speed, t
+        if cause is not None:
+            facts.setdefault(
+                "occlusion", {"kind": cause.actor.kind.value, "distance": round(cause.ahead, 1), "id": cause.actor.id}
+            )
+        return cap
 
     def _heading_for_lane(self, t: TrackedActor, corridor: float, half: float) -> bool:
         gap = abs(t.d - corridor) - half - t.half_across  # lateral distance to our lane's edge
@@ -382,7 +443,10 @@ class ExpertPlanner:
                 since = self.state.stationary_since.get(actor.id, world.time)
                 conflict = since < arrived  # first come, first go
             if conflict:
-                facts.setdefault("yield", {"kind": actor.kind.value, "reason": "oncoming", "distance": round(along, 1)})
+                facts.setdefault(
+                    "yield",
+                    {"kind": actor.kind.value, "reason": "oncoming", "distance": round(along, 1), "id": actor.id},
+                )
                 stops.append(_Stop(to_junction - world.ego.length / 2 - cfg.line_margin_m, "yield"))
                 return
 
@@ -396,7 +460,7 @@ class ExpertPlanner:
             if speed < 0.3 and stop.distance < 8.0:
                 return "STOP", stop.cause
             if stop.distance <= 0.5 or needed >= (cfg.stop_decel if stop.at_line else cfg.obstacle_stop_decel):
-                if stop.at_line or speed < 0.5 or not self._line_would_carry_on(speed, stop.distance, lines):
+                if stop.at_line or speed < 0.5 or not self._line_would_carry_on(speed, stop, lines):
                     return "STOP", stop.cause
                 return "DECELERATE", stop.cause
         static = [st for st in stops if not st.predicted]
@@ -410,14 +474,19 @@ class ExpertPlanner:
                 return "DECELERATE", nearest_static.cause
             if approach < wanted:
                 wanted, cap_cause = approach, nearest_static.cause
+            if nearest_static.at_line and speed > cfg.creep_speed:  # nobody speeds up towards a red light
+                wanted = min(wanted, speed)
         if wanted < speed - cfg.speed_tolerance:
             return "DECELERATE", "speed_limit" if cap_cause == "clear_road" else cap_cause
         return ("ACCELERATE" if wanted > speed + cfg.speed_tolerance else "KEEP"), cap_cause
 
-    def _line_would_carry_on(self, speed: float, stop_distance: float, lines: list[float]) -> bool:
-        """Would the controller's STOP run on to a stop line beyond the wanted stop point?"""
-        comfortable = speed**2 / (2 * self.config.controller_profile_decel)
-        return any(stop_distance < line <= comfortable + self.config.controller_line_slack_m for line in lines)
+    def _line_would_carry_on(self, speed: float, stop: _Stop, lines: list[float]) -> bool:
+        """Would the controller's STOP run on to a stop line too close to (or beyond) what we must stop for? A line
+        inside the stop's margin still leaves `line_clearance_m` to the obstacle: stopping there is fine."""
+        cfg = self.config
+        margin = 0.0 if stop.at_line else cfg.obstacle_margin_m - cfg.line_clearance_m
+        comfortable = speed**2 / (2 * cfg.controller_profile_decel)
+        return any(stop.distance + margin < line <= comfortable + cfg.controller_line_slack_m for line in lines)
 
 
 def _disabled(t: TrackedActor) -> bool:

@@ -90,3 +90,52 @@ def first_conflict(
 
 def is_vulnerable(kind: ActorKind) -> bool:
     return kind in (ActorKind.PEDESTRIAN, ActorKind.BICYCLE)
+
+
+def _bearings(actor: ActorState, cx: float, cy: float, yaw: float) -> tuple[float, float, float] | None:
+    """(min bearing, max bearing, nearest forward distance) of an actor's footprint from a camera at (cx, cy) looking
+    along `yaw`; None when the whole footprint is behind the camera."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    rel = actor.corners() - np.array([cx, cy])
+    forward = rel @ np.array([c, s])
+    left = rel @ np.array([-s, c])
+    front = forward > 0.3
+    if not front.any():
+        return None
+    angles = np.arctan2(left[front], forward[front])
+    return float(angles.min()), float(angles.max()), float(forward[front].min())
+
+
+def camera_visible(
+    world: WorldState,
+    target: ActorState,
+    fov_deg: float = 90.0,
+    mount_x: float = 1.5,
+    max_range_m: float = 120.0,
+    min_share: float = 0.15,
+) -> bool:
+    """Whether a front camera on the ego can show `target`: inside the horizontal field of view and range, and at
+    least `min_share` of its width not hidden behind nearer actors about as tall (buildings are not considered)."""
+    ego = world.ego
+    cx, cy = ego.x + math.cos(ego.yaw) * mount_x, ego.y + math.sin(ego.yaw) * mount_x
+    seen = _bearings(target, cx, cy, ego.yaw)
+    half = math.radians(fov_deg) / 2
+    if seen is None or seen[2] > max_range_m:
+        return False
+    lo, hi = max(seen[0], -half), min(seen[1], half)
+    if hi <= lo:
+        return False
+    covered: list[tuple[float, float]] = []
+    for other in world.actors:
+        if other.id == target.id or other.height < 0.8 * target.height:
+            continue
+        shade = _bearings(other, cx, cy, ego.yaw)
+        if shade is not None and shade[2] < seen[2]:
+            covered.append((max(shade[0], lo), min(shade[1], hi)))
+    hidden, reach = 0.0, lo
+    for a, b in sorted(x for x in covered if x[1] > x[0]):  # length of the union of the shadows
+        a = max(a, reach)
+        if b > a:
+            hidden += b - a
+            reach = b
+    return (hi - lo - hidden) >= min_share * (hi - lo)

@@ -23,14 +23,19 @@ COLLISIONS: frozenset[InfractionType] = frozenset(
     {InfractionType.COLLISION_PEDESTRIAN, InfractionType.COLLISION_VEHICLE, InfractionType.COLLISION_STATIC}
 )
 
-# Bench2Drive / nuPlan comfort bounds: a tick is comfortable when every quantity is inside its bounds.
+# Bench2Drive / nuPlan comfort bounds: a sample is comfortable when every quantity is inside its bounds.
 COMFORT_BOUNDS: Mapping[str, tuple[float, float]] = {
     "lon_accel": (-4.05, 2.40),  # m/s^2
     "lat_accel": (-4.89, 4.89),  # m/s^2
-    "jerk": (-4.13, 4.13),  # m/s^3
+    "jerk": (-4.13, 4.13),  # m/s^3, longitudinal
+    "jerk_magnitude": (-8.37, 8.37),  # m/s^3, of the acceleration vector's magnitude
     "yaw_rate": (-0.95, 0.95),  # rad/s
     "yaw_accel": (-1.93, 1.93),  # rad/s^2
 }
+# How Bench2Drive's smoothness tool derives them: samples 0.1 s apart, Savitzky-Golay window 7, order 2, and a
+# route's smoothness is the share of its 2 s segments (20 samples) that are comfortable throughout.
+COMFORT_SAMPLE_S, COMFORT_WINDOW, COMFORT_SEGMENT = 0.1, 7, 20
+EMERGENCY_PAD_S = 1.0
 
 
 def _amount(infraction: Infraction, entry: PenaltyEntry) -> float:
@@ -79,26 +84,58 @@ def is_success(completed: bool, infractions: Iterable[Infraction], protocol: Sco
     return completed and not any(i.type not in protocol.success_ignores for i in infractions)
 
 
-def comfort(times: Sequence[float], speeds: Sequence[float], yaws: Sequence[float]) -> dict[str, float]:
-    """Fraction of comfortable ticks and the largest magnitude of each comfort quantity."""
+def comfort(
+    times: Sequence[float],
+    speeds: Sequence[float],
+    yaws: Sequence[float],
+    emergencies: Sequence[Sequence[float]] = (),
+) -> dict[str, float]:
+    """Bench2Drive's comfort measures from the ego's speed and yaw: the share of comfortable samples
+    (`comfort_ratio`), the share of comfortable 2 s segments (`smoothness`, its Driving Smoothness) and the largest
+    magnitude of each quantity. Derivatives are Savitzky-Golay filtered as in its tool, not raw differences (at 20 Hz
+    those turn every pedal step into a jerk spike no passenger feels). `emergencies` ([start, end] s of braking
+    harder than comfort allows) give `max_abs_jerk_outside_emergency`: the peak where comfort was a choice."""
+    from scipy.signal import savgol_filter
+
     t = np.asarray(times, dtype=float)
-    if len(t) < 4:
-        return {"comfort_ratio": 1.0, **{f"max_abs_{k}": 0.0 for k in COMFORT_BOUNDS}}
-    v = np.asarray(speeds, dtype=float)
-    yaw = np.unwrap(np.asarray(yaws, dtype=float))
-    lon_accel = np.gradient(v, t)
-    yaw_rate = np.gradient(yaw, t)
+    empty = {"comfort_ratio": 1.0, "smoothness": 1.0, **{f"max_abs_{k}": 0.0 for k in COMFORT_BOUNDS}}
+    empty["max_abs_jerk_outside_emergency"] = 0.0
+    if len(t) < 2 or t[-1] - t[0] < COMFORT_SAMPLE_S * COMFORT_WINDOW:
+        return empty
+    grid = np.arange(t[0], t[-1] + 1e-9, COMFORT_SAMPLE_S)
+    v = np.interp(grid, t, np.asarray(speeds, dtype=float))
+    yaw = np.interp(grid, t, np.unwrap(np.asarray(yaws, dtype=float)))
+
+    def derivative(x: np.ndarray) -> np.ndarray:
+        return savgol_filter(x, COMFORT_WINDOW, 2, deriv=1, delta=COMFORT_SAMPLE_S)
+
+    lon_accel, yaw_rate = derivative(v), derivative(yaw)
+    lat_accel = v * yaw_rate
     series = {
         "lon_accel": lon_accel,
-        "lat_accel": v * yaw_rate,
-        "jerk": np.gradient(lon_accel, t),
+        "lat_accel": lat_accel,
+        "jerk": derivative(lon_accel),
+        "jerk_magnitude": derivative(np.hypot(lon_accel, lat_accel)),
         "yaw_rate": yaw_rate,
-        "yaw_accel": np.gradient(yaw_rate, t),
+        "yaw_accel": derivative(yaw_rate),
     }
-    ok = np.ones(len(t), dtype=bool)
+    ok = np.ones(len(grid), dtype=bool)
     for name, (lo, hi) in COMFORT_BOUNDS.items():
         ok &= (series[name] >= lo) & (series[name] <= hi)
-    return {"comfort_ratio": float(ok.mean()), **{f"max_abs_{k}": float(np.abs(s).max()) for k, s in series.items()}}
+    segments = [ok[i : i + COMFORT_SEGMENT] for i in range(0, len(ok) - COMFORT_SEGMENT + 1, COMFORT_SEGMENT)]
+    smooth = float(np.mean([seg.all() for seg in segments])) if segments else float(ok.all())
+    maxima = {f"max_abs_{k}": float(np.abs(s).max()) for k, s in series.items()}
+    chosen = np.ones(len(grid), dtype=bool)
+    for start, end in emergencies:  # the onset before and the release after an emergency belong to it
+        chosen &= ~((grid >= start - EMERGENCY_PAD_S) & (grid <= end + EMERGENCY_PAD_S))
+    jerk = np.abs(series["jerk"])[chosen]
+    outside = float(jerk.max()) if len(jerk) else 0.0
+    return {
+        "comfort_ratio": float(ok.mean()),
+        "smoothness": smooth,
+        **maxima,
+        "max_abs_jerk_outside_emergency": outside,
+    }
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,11 @@ class MetricsCollector(RunCallback):
         self.speeds.append(world.ego.speed)
         self.yaws.append(world.ego.yaw)
 
+    def _emergencies(self) -> list[list[float]]:
+        intervals = (self.controller or {}).get("emergency_intervals_s") or []
+        t0 = self.times[0] if self.times else 0.0  # the controller's clock starts with the drive
+        return [[t0 + a, t0 + b] for a, b in intervals]
+
     def results(self) -> dict[str, Any]:
         ctx, outcome = self.context, self.outcome
         infractions = scored_infractions(self.infractions, self.criteria, final=outcome is not None)
@@ -200,7 +205,9 @@ class MetricsCollector(RunCallback):
             "fallbacks": self.fallbacks,
             "refused_lane_changes": self.refused_lane_changes,
             "controller": self.controller,
-            "comfort": {k: round(v, 4) for k, v in comfort(self.times, self.speeds, self.yaws).items()},
+            "comfort": {
+                k: round(v, 4) for k, v in comfort(self.times, self.speeds, self.yaws, self._emergencies()).items()
+            },
             "mean_speed_mps": round(float(np.mean(self.speeds)), 3) if self.speeds else 0.0,
             "meta_actions": self.timeline,
             "speed_trace": speed_trace(self.times, self.speeds),

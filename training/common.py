@@ -47,6 +47,7 @@ class DataSource:
     synthetic_seed: int = 0
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
+    drop_hidden_causes: bool = True  # leave out training samples whose label rests on an actor the camera cannot show
 
 
 def model_checkpoint(source: ModelSource, workdir: Path, field: str = "model.path") -> str:
@@ -76,6 +77,8 @@ def resolve_data(source: DataSource, workdir: Path) -> DatasetDict:
     from training.dataset import load_planning_dataset
 
     data = load_planning_dataset(data_root(source, workdir))
+    if source.drop_hidden_causes and "train" in data and "cause_visible" in data["train"].column_names:
+        data["train"] = data["train"].filter(lambda row: row["cause_visible"] is not False, desc="drop hidden causes")
     limits = {"train": source.max_train_samples, "validation": source.max_eval_samples}
     for split, limit in limits.items():
         if limit is not None and split in data and len(data[split]) > limit:

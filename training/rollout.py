@@ -291,6 +291,7 @@ def _sample(
         "time": round(float(info["time"]), 3),
         "executed_action": str(action_of(executed)),
         "perturbed": bool(str(action_of(executed)) != str(expert)),
+        "cause_visible": bool(info["facts"].get("cause_visible", True)),  # False: the label rests on a hidden actor
         "facts": json.dumps(info["facts"], sort_keys=True, default=float),
     }
 
