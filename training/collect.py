@@ -31,6 +31,7 @@ from planner.actions import PATH_ACTIONS, SPEED_ACTIONS
 from planner.config import from_mapping
 from scenarios import list_suite
 from sim.core import WEATHER_PRESETS
+from training.behavior import BehaviorConfig
 from training.labeling import LabelConfig, dataset_agreement
 from training.locking import exclusive, worker_init
 from training.procedural import ProceduralConfig
@@ -39,7 +40,6 @@ from training.rollout import (
     EPISODES_DIR,
     IMAGES_DIR,
     TRAJECTORIES_DIR,
-    BehaviorConfig,
     Episode,
     run_episode,
     stable_unit,
@@ -78,6 +78,7 @@ class CollectConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     labeling: LabelConfig = field(default_factory=LabelConfig)
     progress: bool = True
+    round: int = 0  # DAgger round: episodes of later rounds get their own keys and seeds and add to the dataset
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.sample_every < 1 or self.stall_steps < 1:
@@ -125,18 +126,20 @@ def check_suite_sources(config: CollectConfig) -> None:
 def plan_episodes(config: CollectConfig) -> list[Episode]:
     """Every episode of the collection, in a fixed order; the same config always plans the same episodes."""
     src, episodes = config.sources, []
+    tag, prefix = (("round", config.round), f"r{config.round}-") if config.round else ((), "")
     for name in suite_names(config):
         stem = Path(name).stem
         for k in range(src.suite_seeds):
-            seed = int(stable_unit("suite", config.seed, stem, k) * 2**31)
+            seed = int(stable_unit("suite", config.seed, stem, k, *tag) * 2**31)
             weather = None
             if stable_unit("weather", seed) < src.suite_weather:
                 weather = WEATHER_PRESETS[int(stable_unit("preset", seed) * len(WEATHER_PRESETS))]
             split = split_of(seed, config.validation_fraction)
-            episodes.append(Episode(f"suite-{stem}-{k:03d}", "suite", seed, split, name, weather))
+            episodes.append(Episode(f"{prefix}suite-{stem}-{k:03d}", "suite", seed, split, name, weather))
     for i in range(src.procedural_episodes):
-        seed = int(stable_unit("procedural", config.seed, i) * 2**31)
-        episodes.append(Episode(f"proc-{i:05d}", "procedural", seed, split_of(seed, config.validation_fraction)))
+        seed = int(stable_unit("procedural", config.seed, i, *tag) * 2**31)
+        split = split_of(seed, config.validation_fraction)
+        episodes.append(Episode(f"{prefix}proc-{i:05d}", "procedural", seed, split))
     return ensure_both_splits(episodes, config.validation_fraction)
 
 
@@ -182,15 +185,22 @@ def clean_uncommitted(root: Path, done: Mapping[str, Any]) -> int:
     return removed
 
 
-def write_card(root: Path) -> None:
-    """A dataset card whose `configs` entry lets `datasets.load_dataset(<root>)` find the shards (and not the PNGs)."""
+def write_card(root: Path, summary: Mapping[str, Any] | None = None) -> None:
+    """A dataset card whose `configs` entry lets `datasets.load_dataset(<root>)` find the shards (and not the PNGs),
+    with the samples per collection round and per behaviour (who drove when the sample was taken)."""
     splits = [s for s in SPLITS if any((root / s).glob("*.jsonl"))]
     files = "".join(f"  - split: {s}\n    path: {s}/*.jsonl\n" for s in splits)
     card = (
         f"---\nconfigs:\n- config_name: default\n  data_files:\n{files}---\n\n"
         "# Collected driving planning data\n\nMetaAD-style samples (image, prompt, meta-action, reasoning) from closed-"
-        "loop rollouts, written by training/collect.py. See manifest.json for the collection config and counts.\n"
+        "loop rollouts, written by training/collect.py. Every sample is labelled by the privileged expert; its "
+        "`round` column is the DAgger round it was collected in and `behavior` who drove at that step (`expert`, "
+        "`perturbed` expert, or the `learner`). See manifest.json for the collection config and counts.\n"
     )
+    if summary:
+        rows = "".join(f"| {k} | {v} |\n" for k, v in summary.get("rounds", {}).items())
+        behaviors = "".join(f"| {k} | {v} |\n" for k, v in sorted(summary.get("behavior", {}).items()))
+        card += f"\n| round | samples |\n|---|---:|\n{rows}\n| behavior | samples |\n|---|---:|\n{behaviors}"
     write_atomic(root / "README.md", card.encode("utf-8"))
 
 
@@ -228,12 +238,21 @@ def summarize(root: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
         "tag": dict(sorted(per_tag.items(), key=lambda kv: -kv[1])),
         "endings": dict(Counter(r.get("ending", r.get("status")) for r in records)),
         "dropped_by_balance": sum(r.get("dropped_balance", 0) for r in ok),
+        "rounds": {str(k): v for k, v in sorted(_per_round(ok).items())},
+        "behavior": _count(ok, "behavior_counts"),
         "perturbed_steps": sum(r.get("perturbed_steps", 0) for r in ok),
         "teacher": teacher,
         "motion_agreement": _short(agreement),
         "motion_agreement_on_policy": _short(on_policy),
         "wall_s_episodes": round(sum(r.get("wall_s", 0.0) for r in records), 1),
     }
+
+
+def _per_round(records: list[dict[str, Any]]) -> Counter[int]:
+    rounds: Counter[int] = Counter()
+    for r in records:
+        rounds[int(r.get("round", 0))] += r["samples"]
+    return rounds
 
 
 def _short(report: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -282,9 +301,11 @@ def collect(config: CollectConfig, log: Any = print) -> dict[str, Any]:
         if done:
             log(f"resume: {len(episodes) - len(todo)} of {len(episodes)} episodes already committed")
         _run(todo, config, root, done)
-        records = [done[e.key] for e in episodes if e.key in done]
+        planned = {e.key for e in episodes}
+        # The whole dataset: this run's episodes, then those of other rounds or configs in the same directory.
+        records = [done[e.key] for e in episodes if e.key in done] + [r for k, r in done.items() if k not in planned]
         summary = summarize(root, records)
-        write_card(root)
+        write_card(root, summary)
         manifest = {"config": asdict(config), "summary": summary, "episodes": records}
         write_atomic(root / "manifest.json", json.dumps(manifest, indent=1, default=str).encode("utf-8"))
     log(format_summary(summary))

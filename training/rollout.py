@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from planner.actions import PATH_ACTIONS, SPEED_ACTIONS, MetaAction, format_answer
+from planner.actions import MetaAction, format_answer
+from planner.interface import PlannerInput
 from planner.prompt import build_prompt
 from sim.env import DriveEnv, action_of
+from training.behavior import EXPERT, BehaviorPolicy, load_learner
 from training.labeling import Trajectory, label_times
 from training.procedural import random_scenario
 from training.reasoning import Teacher, TeacherInput, make_teacher, teacher_stats
@@ -36,45 +38,6 @@ if TYPE_CHECKING:
 EPISODES_DIR = "episodes"
 IMAGES_DIR = "images"
 TRAJECTORIES_DIR = "trajectories"
-
-
-@dataclass(frozen=True)
-class BehaviorConfig:
-    """DAgger-style mixing: mostly the expert drives; now and then a perturbed action is held for a few steps, so the
-    data shows the expert's way back (every step is still labelled with the expert's action)."""
-
-    perturb_prob: float = 0.08  # chance per expert-driven step to start a perturbation
-    perturb_steps: tuple[int, int] = (2, 6)  # how many steps a perturbation is held (inclusive range)
-    speed_only: float = 0.7  # chance that only the speed action is perturbed (the expert's path is kept)
-    warmup_steps: int = 2  # no perturbation in an episode's first steps
-
-    def __post_init__(self) -> None:
-        if not (0.0 <= self.perturb_prob <= 1.0 and 0.0 <= self.speed_only <= 1.0):
-            raise ValueError("behavior.perturb_prob and behavior.speed_only must be in [0, 1]")
-        if not 1 <= self.perturb_steps[0] <= self.perturb_steps[1]:
-            raise ValueError(f"behavior.perturb_steps must be 1 <= low <= high, got {self.perturb_steps}")
-
-
-class BehaviorPolicy:
-    def __init__(self, config: BehaviorConfig, rng: np.random.Generator) -> None:
-        self.config, self.rng = config, rng
-        self.remaining = 0
-        self.current = np.zeros(2, dtype=np.int64)
-
-    def act(self, expert: np.ndarray, step: int) -> np.ndarray:
-        """The action to execute: the expert's, or the perturbation in progress."""
-        cfg, rng = self.config, self.rng
-        if self.remaining == 0 and step >= cfg.warmup_steps and rng.random() < cfg.perturb_prob:
-            self.remaining = int(rng.integers(cfg.perturb_steps[0], cfg.perturb_steps[1] + 1))
-            speed = rng.choice([i for i in range(len(SPEED_ACTIONS)) if i != expert[0]])
-            path = expert[1]
-            if rng.random() >= cfg.speed_only:
-                path = rng.choice([i for i in range(len(PATH_ACTIONS)) if i != expert[1]])
-            self.current = np.array([speed, path], dtype=np.int64)
-        if self.remaining > 0:
-            self.remaining -= 1
-            return self.current.copy()
-        return np.asarray(expert, dtype=np.int64).copy()
 
 
 @dataclass(frozen=True)
@@ -197,6 +160,8 @@ def run_episode(episode: Episode, config: CollectConfig, root: str) -> dict[str,
         dropped_balance=ticks["dropped_balance"],
         perturbed_steps=len(perturbed_at),
         teacher=teacher_stats(teacher),
+        round=config.round,
+        behavior_counts=dict(Counter(r["behavior"] for r in rows)),
         speed_counts=dict(Counter(r["speed_action"] for r in rows)),
         path_counts=dict(Counter(r["path_action"] for r in rows)),
         wall_s=round(time.perf_counter() - started, 2),
@@ -218,22 +183,25 @@ def _drive(
     parent: int,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], list[float]]:
     rng = np.random.default_rng([episode.seed, 0xBE4])
-    policy = BehaviorPolicy(config.behavior, np.random.default_rng([episode.seed, 0xDA6]))
+    learner = load_learner(config.behavior.learner) if config.behavior.learner else None
+    policy = BehaviorPolicy(config.behavior, np.random.default_rng([episode.seed, 0xDA6]), learner)
     rows: list[dict[str, Any]] = []
     parts, perturbed_at, infractions = [info["trajectory"]], [], []
     step, stalled, dropped, best = 0, 0, 0, float(info["progress_m"])
     ext = "png" if config.image_format == "png" else "jpg"
     while True:
-        executed = policy.act(info["expert_index"], step)
+        seen = PlannerInput(obs["image"], float(obs["speed"][0]), str(obs["navigation"]), float(info["time"]))
+        executed, behavior = policy.act(info["expert_index"], step, seen)
         expert = MetaAction(*info["expert"].split(", "))
         if step % config.sample_every == 0:
             if rng.random() < _keep_probability(expert, dict(config.balance)):
                 row = _sample(episode, config, teacher, obs, info, expert, executed, step, tmp_dir, ext)
                 if row is not None:
+                    row.update(behavior=behavior, round=config.round)
                     rows.append(row)
             else:
                 dropped += 1
-        if not np.array_equal(executed, info["expert_index"]):
+        if behavior != EXPERT and not np.array_equal(executed, info["expert_index"]):
             perturbed_at.append(float(info["time"]))
         obs, _, terminated, truncated, info = env.step(executed)
         parts.append(info["trajectory"])
@@ -297,7 +265,7 @@ def _sample(
 
 
 _ORDER = ("image", "problem", "solution", "thinking", "speed", "navigation", "speed_action", "path_action")
-_ORDER += ("scenario", "seed", "tags")
+_ORDER += ("scenario", "seed", "tags", "round", "behavior")
 
 
 def _ordered(row: dict[str, Any]) -> dict[str, Any]:

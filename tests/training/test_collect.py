@@ -25,10 +25,10 @@ from process_helpers import Processes
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS, format_answer, parse_answer
 from planner.config import ConfigError, from_mapping
 from planner.prompt import build_prompt
+from training.behavior import BehaviorConfig, BehaviorPolicy
 from training.collect import CollectConfig, collect, load_collect_config, plan_episodes, split_of
 from training.dataset import FIELDS, load_planning_dataset, to_grpo_format, to_sft_format
 from training.locking import WORKERS_LOCK_FILE, exclusive
-from training.rollout import BehaviorConfig, BehaviorPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = ("red_light_stop", "right_turn", "unprotected_left_turn", "broken_down_vehicle", "truck_with_cones")
@@ -241,11 +241,11 @@ def test_balance_drops_labels_and_a_rejecting_teacher_keeps_samples_out(tmp_path
 def test_behavior_policy_holds_perturbations_after_warmup() -> None:
     expert = np.array([0, 0])
     never = BehaviorPolicy(BehaviorConfig(perturb_prob=0.0), np.random.default_rng(0))
-    assert all(np.array_equal(never.act(expert, k), expert) for k in range(50))
+    assert all(np.array_equal(never.act(expert, k)[0], expert) for k in range(50))
     always = BehaviorPolicy(
         BehaviorConfig(perturb_prob=1.0, perturb_steps=(3, 3), warmup_steps=2, speed_only=1.0), np.random.default_rng(0)
     )
-    actions = [always.act(expert, k) for k in range(8)]
+    actions = [always.act(expert, k)[0] for k in range(8)]
     assert np.array_equal(actions[0], expert) and np.array_equal(actions[1], expert)
     assert all(a[0] != 0 and a[1] == 0 for a in actions[2:])  # speed perturbed, the expert's path kept
     assert np.array_equal(actions[2], actions[3]) and np.array_equal(actions[3], actions[4])  # held 3 steps
@@ -330,3 +330,33 @@ def test_two_or_more_episodes_always_include_a_validation_episode() -> None:
     assert len(plan_episodes(one)) == 1
     none = small_config(Path("/unused"), sources={"suite": [], "procedural_episodes": 4}, validation_fraction=0.0)
     assert {e.split for e in plan_episodes(none)} == {"train"}
+
+
+def test_dagger_rounds_add_learner_driven_expert_labelled_samples(tmp_path: Path) -> None:
+    """Round 0 with the expert, round 1 with a learner (here the always-accelerate planner) driving every step: the
+    rounds share one dataset, each sample names its round and who drove, and the labels stay the expert's."""
+    root = tmp_path / "data"
+    base = {"workers": 1, "sim": {"render": False}, "max_steps": 30}
+    base["sources"] = {"suite": ["red_light_stop"], "suite_seeds": 1, "procedural_episodes": 1}
+    collect(small_config(root, **base), log=lambda *_: None)
+    learner = {"learner": {"name": "constant", "speed": "ACCELERATE", "path": "STRAIGHT"}, "learner_prob": 1.0}
+    summary = collect(small_config(root, **base, round=1, behavior=learner), log=lambda *_: None)
+    rows = read_rows(root)
+    by_round = {r["round"] for r in rows}
+    assert by_round == {0, 1} and summary["rounds"] == {"0": summary["rounds"]["0"], "1": summary["rounds"]["1"]}
+    assert {r["behavior"] for r in rows if r["round"] == 1} == {"learner"}
+    assert {r["behavior"] for r in rows if r["round"] == 0} <= {"expert", "perturbed"}
+    learner_rows = [r for r in rows if r["round"] == 1]
+    assert all(r["executed_action"] == "ACCELERATE, STRAIGHT" for r in learner_rows)
+    assert any(r["speed_action"] in ("STOP", "DECELERATE") for r in learner_rows)  # the expert's label, not the act
+    assert len({r["episode"] for r in rows}) == 4 and all(r["episode"].startswith("r1-") for r in learner_rows)
+    card = (root / "README.md").read_text()
+    assert "| round | samples |" in card and "| learner |" in card
+
+
+def test_a_privileged_planner_cannot_be_the_learner(tmp_path: Path) -> None:
+    config = small_config(
+        tmp_path, workers=1, behavior={"learner": {"name": "expert"}}, sources={"procedural_episodes": 1}
+    )
+    with pytest.raises(ConfigError, match="a learner must drive from the camera"):
+        collect(config, log=lambda *_: None)
