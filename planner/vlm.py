@@ -122,6 +122,9 @@ def _load_processor(config: VLMPlannerConfig, **kwargs: Any) -> Any:
     return load_processor(config.model, config.min_pixels, config.max_pixels, config.local_files_only, **kwargs)
 
 
+ANSWER_END = "</answer>"
+
+
 class TransformersBackend:
     """`AutoModelForImageTextToText.generate`, left-padded batches, `num_return_sequences` candidates."""
 
@@ -155,7 +158,13 @@ class TransformersBackend:
             sampling.update(temperature=None, top_p=None, top_k=None)
         self._calls += 1
         with self._torch.inference_mode():
-            output = self.model.generate(**inputs, max_new_tokens=cfg.max_new_tokens, **sampling)
+            output = self.model.generate(
+                **inputs,
+                max_new_tokens=cfg.max_new_tokens,
+                stop_strings=[ANSWER_END],  # nothing after the answer is read: do not generate it
+                tokenizer=self.processor.tokenizer,
+                **sampling,
+            )
         decoded = self.processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
         n = cfg.num_candidates
         return [decoded[i * n : (i + 1) * n] for i in range(len(messages))]

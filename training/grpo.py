@@ -134,7 +134,7 @@ def reward_gatherer() -> Any:
     return TorchDistributedGatherer() if PartialState().num_processes > 1 else LocalGatherer()
 
 
-def build_trainer(run: GRPORunConfig, output_dir: Path) -> Any:
+def build_trainer(run: GRPORunConfig, output_dir: Path, callbacks: list[Any] | None = None) -> Any:
     from trl import GRPOTrainer
 
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -153,6 +153,7 @@ def build_trainer(run: GRPORunConfig, output_dir: Path) -> Any:
         args=args,
         train_dataset=to_grpo_format(data["train"]),
         processing_class=processor,
+        callbacks=callbacks,
     )
 
 
@@ -162,10 +163,10 @@ def resume_target(run: GRPORunConfig) -> str | bool | None:
     return True if run.resume_from_checkpoint == "latest" else run.resume_from_checkpoint
 
 
-def train(run: GRPORunConfig, output_dir: Path | None = None) -> Any:
+def train(run: GRPORunConfig, output_dir: Path | None = None, callbacks: list[Any] | None = None) -> Any:
     """Build and run the trainer; saves the final model and processor to `<output_dir>/final`. Returns the trainer."""
     output_dir = output_dir or run_dir(run.output_dir)
-    trainer = build_trainer(run, output_dir)
+    trainer = build_trainer(run, output_dir, callbacks)
     trainer.train(resume_from_checkpoint=resume_target(run))
     trainer.save_model(str(output_dir / "final"))
     return trainer

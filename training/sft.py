@@ -69,7 +69,7 @@ def build_sft_config(run: SFTRunConfig, output_dir: Path) -> Any:
     return SFTConfig(**kwargs)
 
 
-def build_trainer(run: SFTRunConfig, output_dir: Path) -> Any:
+def build_trainer(run: SFTRunConfig, output_dir: Path, callbacks: list[Any] | None = None) -> Any:
     from trl import SFTTrainer
 
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -86,13 +86,14 @@ def build_trainer(run: SFTRunConfig, output_dir: Path) -> Any:
         train_dataset=to_sft_format(data["train"], run.with_reasoning),
         eval_dataset=eval_dataset,
         processing_class=processor,
+        callbacks=callbacks,
     )
 
 
-def train(run: SFTRunConfig, output_dir: Path | None = None) -> Any:
+def train(run: SFTRunConfig, output_dir: Path | None = None, callbacks: list[Any] | None = None) -> Any:
     """Build and run the trainer; saves the final model and processor to `<output_dir>/final`. Returns the trainer."""
     output_dir = output_dir or run_dir(run.output_dir)
-    trainer = build_trainer(run, output_dir)
+    trainer = build_trainer(run, output_dir, callbacks)
     resume = None if not run.resume_from_checkpoint else run.resume_from_checkpoint
     trainer.train(resume_from_checkpoint=True if resume == "latest" else resume)
     trainer.save_model(str(output_dir / "final"))
