@@ -13,6 +13,9 @@ from pathlib import Path
 from planner.config import ConfigError
 
 HUB_TIMEOUT_S = 10.0
+# The planner this project trains and ships (models/<name>/ with its model card): what `planner=vlm` drives when no
+# model is named.
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "planner-cpu"
 
 
 def _looks_local(model: str) -> bool:
@@ -25,9 +28,13 @@ def _offline() -> bool:
     )
 
 
-def resolve_model(model: str, local_files_only: bool = False, field: str = "planner.model") -> str:
-    """The checkpoint to load (a local directory as an absolute path, or the hub id); ConfigError when it cannot be
-    loaded from here."""
+def resolve_model(model: str | None, local_files_only: bool = False, field: str = "planner.model") -> str:
+    """The checkpoint to load (a local directory as an absolute path, or the hub id; None: the shipped planner);
+    ConfigError when it cannot be loaded from here."""
+    if model is None:
+        if not (SHIPPED_MODEL / "config.json").is_file():
+            raise ConfigError(f"{field}: not set and the shipped planner {SHIPPED_MODEL} is missing: name a model")
+        return str(SHIPPED_MODEL)
     if _looks_local(model):
         path = Path(model).expanduser().resolve()
         if not path.is_dir():

@@ -32,7 +32,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 @dataclass(frozen=True)
 class VLMPlannerConfig:
     name: str = "vlm"
-    model: str = "Qwen/Qwen2-VL-2B-Instruct"  # hub id or local checkpoint directory
+    model: str | None = None  # hub id or local checkpoint directory; None: the shipped planner (models/planner-cpu)
     backend: str = "transformers"  # transformers | vllm
     dtype: str = "auto"  # auto: bfloat16 on a GPU that supports it, else float32
     device: str = "auto"  # auto | cpu | cuda | cuda:N

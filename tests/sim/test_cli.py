@@ -69,7 +69,8 @@ def test_evaluate_names_a_missing_model_or_split_in_one_line(processes: Processe
     line = _one_error_line(processes, tmp_path, "training/evaluate.py", out, "planner.model=/nonexistent/ckpt")
     assert "planner.model: /nonexistent/ckpt does not exist" in line
     offline = {"HF_HUB_OFFLINE": "1"}
-    line = _one_error_line(processes, tmp_path, "training/evaluate.py", out, env=offline)
+    hub = "planner.model=Qwen/Qwen2-VL-2B-Instruct"
+    line = _one_error_line(processes, tmp_path, "training/evaluate.py", out, hub, env=offline)
     assert "Qwen/Qwen2-VL-2B-Instruct is not in the local Hugging Face cache" in line
     assert "set planner.model to a local checkpoint" in line
     model = build_tiny_model(tmp_path / "tiny", "test")
