@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from sim.core import CameraConfig, Infraction, Observation, Turn, VehicleControl, WorldState
+from sim.embedded import snapshot
 from sim.embedded.roadmap import EmbeddedRoadMap
 from sim.embedded.roadnet import RoadNetwork
 from sim.embedded.routing import PlannedRoute
@@ -89,6 +90,20 @@ class EmbeddedBackend:
         self._world = None
 
     # ---- embedded extras ------------------------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """The world's moving state (sim/embedded/snapshot.py); `restore` it here or in a backend, in any process,
+        that loaded the same scenario and seed."""
+        world = self._require()
+        return snapshot.dumps((_identity(world), world), snapshot.static_parts(world))
+
+    def restore(self, data: bytes) -> None:
+        """Continue from a snapshot: the same controls then give the same states and frames as after the original."""
+        world = self._require()
+        identity, restored = snapshot.loads(data, snapshot.static_parts(world))
+        if identity != _identity(world) or not isinstance(restored, World):
+            raise snapshot.SnapshotError(f"a snapshot of {identity} cannot continue {_identity(world)}")
+        self._world = restored
+
     @property
     def road_map(self) -> EmbeddedRoadMap:
         return self._require().road_map
@@ -121,6 +136,11 @@ class EmbeddedBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _identity(world: World) -> tuple[str, int]:
+    """What a snapshot must match: the scenario (its town and route) and the run seed."""
+    return (str(getattr(world.scenario, "name", "")), int(world.seed))
 
 
 def _as_scenario(scenario: Any) -> Any:
