@@ -14,6 +14,7 @@ scores the chosen action against that label with `planner.rewards` (the same cod
 from __future__ import annotations
 
 import math
+import pickle
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -219,6 +220,26 @@ class DriveEnv(gym.Env):
         info = self._info(next_label, events, self._trajectory(worlds), terms, ending)
         info["executed"] = str(chosen)
         return obs, float(sum(terms.values())), terminated, truncated, info
+
+    def snapshot(self) -> bytes:
+        """The episode's whole state (world, controller, expert, progress) on the embedded backend; `restore`
+        continues it exactly, in this env or in one (in any process) reset on the same scenario and seed."""
+        from sim.embedded import snapshot
+
+        if self.world is None or not hasattr(self.backend, "snapshot"):
+            raise RuntimeError("snapshots need a reset episode on the embedded backend")
+        static = snapshot.static_parts(self.backend.world)
+        episode = (self.controller, self.expert, self.world, self.progress_m, self.steps, self.label, self._image)
+        return pickle.dumps((self.backend.snapshot(), snapshot.dumps(episode, static)), pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, data: bytes) -> None:
+        from sim.embedded import snapshot
+
+        world_state, episode = pickle.loads(data)
+        self.backend.restore(world_state)
+        static = snapshot.static_parts(self.backend.world)
+        restored = snapshot.loads(episode, static)
+        self.controller, self.expert, self.world, self.progress_m, self.steps, self.label, self._image = restored
 
     def render(self) -> np.ndarray | None:
         return None if self._image is None else self._image.copy()
