@@ -79,6 +79,7 @@ class CollectConfig:
     labeling: LabelConfig = field(default_factory=LabelConfig)
     progress: bool = True
     round: int = 0  # DAgger round: episodes of later rounds get their own keys and seeds and add to the dataset
+    snapshots: bool = False  # keep every sample's simulator state (for outcome rewards: training/outcome.py)
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.sample_every < 1 or self.stall_steps < 1:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import yaml
 from PIL import Image
 
 from planner.actions import MetaAction, format_answer
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 EPISODES_DIR = "episodes"
 IMAGES_DIR = "images"
+SCENARIO_FILE = "scenario.yaml"  # beside an episode's images when its states are kept (snapshots)
 TRAJECTORIES_DIR = "trajectories"
 
 
@@ -133,6 +135,9 @@ def run_episode(episode: Episode, config: CollectConfig, root: str) -> dict[str,
             commit_episode(base, episode, [], tmp_dir, record)
             return record
         tmp_dir.mkdir(parents=True, exist_ok=True)
+        if config.snapshots:  # what outcome rewards need to restore a sample's state: its scenario, then each state
+            as_dict = scenario if isinstance(scenario, dict) else scenario.model_dump(mode="json", exclude_none=True)
+            (tmp_dir / SCENARIO_FILE).write_text(yaml.safe_dump(as_dict, sort_keys=False), encoding="utf-8")
         rows, ticks, perturbed_at = _drive(env, episode, config, teacher, obs, info, tmp_dir, parent)
     finally:
         env.close()
@@ -195,7 +200,8 @@ def _drive(
         expert = MetaAction(*info["expert"].split(", "))
         if step % config.sample_every == 0:
             if rng.random() < _keep_probability(expert, dict(config.balance)):
-                row = _sample(episode, config, teacher, obs, info, expert, executed, step, tmp_dir, ext)
+                state = env.snapshot() if config.snapshots else None
+                row = _sample(episode, config, teacher, obs, info, expert, executed, step, tmp_dir, ext, state)
                 if row is not None:
                     row.update(behavior=behavior, round=config.round)
                     rows.append(row)
@@ -232,8 +238,9 @@ def _sample(
     step: int,
     tmp_dir: Path,
     ext: str,
+    state: bytes | None = None,
 ) -> dict[str, Any] | None:
-    """One dataset row (None when the teacher's reasoning was rejected)."""
+    """One dataset row (None when the teacher's reasoning was rejected); `state`: the env's snapshot to keep."""
     speed, navigation = round(float(obs["speed"][0]), 3), str(obs["navigation"])
     thinking = ""
     if teacher is not None:
@@ -245,6 +252,14 @@ def _sample(
         thinking = f"<think> {text} </think>"
     image = f"{IMAGES_DIR}/{episode.key}/{step:04d}.{ext}"
     _save_image(obs["image"], tmp_dir / f"{step:04d}.{ext}", config)
+    extra: dict[str, Any] = {}
+    if state is not None:
+        (tmp_dir / f"{step:04d}.snap").write_bytes(state)
+        extra = {
+            "snapshot": f"{IMAGES_DIR}/{episode.key}/{step:04d}.snap",
+            "scenario_file": f"{IMAGES_DIR}/{episode.key}/{SCENARIO_FILE}",
+            "run_seed": episode.seed,
+        }
     return {
         "image": image,
         "problem": build_prompt(speed, navigation),
@@ -261,6 +276,7 @@ def _sample(
         "perturbed": bool(str(action_of(executed)) != str(expert)),
         "cause_visible": bool(info["facts"].get("cause_visible", True)),  # False: the label rests on a hidden actor
         "facts": json.dumps(info["facts"], sort_keys=True, default=float),
+        **extra,
     }
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from planner.actions import MetaAction
 from sim.env import DriveEnv
-from training.outcome import OutcomeConfig, outcome_reward, rollout_terms
+from training.outcome import TERMS, OutcomeConfig, outcome_reward, rollout_terms
 
 CONFIG = OutcomeConfig()
 
@@ -55,3 +57,38 @@ def test_on_a_clear_road_accelerate_beats_stop() -> None:
 def test_unknown_terms_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown term"):
         OutcomeConfig(weights={"speeeed": 1.0})
+
+
+def test_grpo_outcome_rewards_score_a_group_from_its_saved_state(tmp_path) -> None:
+    """Collected rows with snapshots drive each completion from the sample's state; one reward function per term,
+    failures counted; the group's rewards do not depend on the order it is scored in."""
+    from planner.config import from_mapping
+    from training.collect import CollectConfig, collect
+    from training.dataset import load_planning_dataset
+    from training.outcome_rewards import OutcomeScorer, make_outcome_reward_functions
+
+    settings = {"output_dir": str(tmp_path), "workers": 1, "snapshots": True, "max_steps": 40, "progress": False,
+                "sim": {"render": True, "camera": {"width": 96, "height": 54}},
+                "sources": {"suite": ["red_light_stop"], "suite_seeds": 1, "procedural_episodes": 0}}  # fmt: skip
+    collect(from_mapping(CollectConfig, settings, "collect"), log=lambda *_: None)
+    rows = [r for split in load_planning_dataset(tmp_path).values() for r in split]
+    def red_ahead(r: dict) -> bool:
+        light = json.loads(r["facts"]).get("light") or {}
+        return light.get("state") == "red" and 15.0 < light.get("distance", 0.0) < 40.0
+
+    row = next(r for r in rows if red_ahead(r))
+    group = ["<answer> STOP, STRAIGHT </answer>", "<answer> ACCELERATE, STRAIGHT </answer>", "nonsense"]
+    scorer = OutcomeScorer(tmp_path, OutcomeConfig(), workers=0)
+    functions, weights = make_outcome_reward_functions(scorer)
+    columns = {"snapshot": [row["snapshot"]] * 3, "scenario_file": [row["scenario_file"]] * 3,
+               "run_seed": [row["run_seed"]] * 3}  # fmt: skip
+    by_term = {f.__name__: f(group, **columns) for f in functions}
+    assert set(by_term) == {f"outcome/{t}" for t in TERMS} | {"outcome/failed"}
+    total = [sum(w * by_term[f.__name__][i] for f, w in zip(functions, weights, strict=True)) for i in range(3)]
+    assert total[0] > total[1]  # stopping for the red light beats running it
+    assert scorer.unparsed == 1 and scorer.failed == 0 and by_term["outcome/failed"] == [0.0, 0.0, 0.0]
+    reversed_scorer = OutcomeScorer(tmp_path, OutcomeConfig(), workers=0)
+    again = {f.__name__: f(group[::-1], **columns) for f in make_outcome_reward_functions(reversed_scorer)[0]}
+    assert all(again[name] == values[::-1] for name, values in by_term.items())
+    missing = {**columns, "snapshot": ["images/nowhere.snap"] * 3}
+    assert make_outcome_reward_functions(scorer)[0][-1](group, **missing) == [1.0, 1.0, 1.0] and scorer.failed > 0
