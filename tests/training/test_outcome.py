@@ -72,6 +72,7 @@ def test_grpo_outcome_rewards_score_a_group_from_its_saved_state(tmp_path) -> No
                 "sources": {"suite": ["red_light_stop"], "suite_seeds": 1, "procedural_episodes": 0}}  # fmt: skip
     collect(from_mapping(CollectConfig, settings, "collect"), log=lambda *_: None)
     rows = [r for split in load_planning_dataset(tmp_path).values() for r in split]
+
     def red_ahead(r: dict) -> bool:
         light = json.loads(r["facts"]).get("light") or {}
         return light.get("state") == "red" and 15.0 < light.get("distance", 0.0) < 40.0
