@@ -348,6 +348,11 @@ class RoadMap(Protocol):
         """The adjacent same-direction lane on that side, or None."""
         ...
 
+    def oncoming(self, lane_id: str) -> str | None:
+        """The lane across the centre line running the other way (on a two-way road), or None. Passing an obstacle
+        through it is the only way round where the road has no second lane our way."""
+        ...
+
     def turns_ahead(self, lane_id: str) -> tuple[Turn, ...]:
         """Turns this lane can take at the next junction it reaches (empty if it reaches none)."""
         ...

@@ -195,6 +195,9 @@ def maneuver_sequence(
     if graph.is_connector[cur]:
         cur = graph.succ[cur][0]
         seq.append(cur)
+    if cur not in graph.group(cur) and graph.left[cur] >= 0:  # a parking or merge lane: join the traffic first
+        cur = int(graph.left[cur])
+        seq.append(cur)
     for m in maneuvers:
         turn = Turn(m)
         group = graph.group(cur)

@@ -24,6 +24,9 @@ from sim.core import (
     VehicleControl,
     WorldState,
 )
+from sim.disturbance import ControlDisturbance
+from sim.embedded.emergency import EmergencyVehicles
+from sim.embedded.flows import Flows
 from sim.embedded.infractions import InfractionConfig, InfractionMonitor
 from sim.embedded.lanegraph import LaneGraph
 from sim.embedded.lights import CODE_COLOR, LightController, LightTiming
@@ -94,16 +97,34 @@ class World:
         self.traffic = Traffic(self.graph, cfg.traffic, rng)
         self.pedestrians = Pedestrians(self.network, cfg.pedestrians, rng)
         self.props = Props()
+        self.emergency = EmergencyVehicles()
         self.triggers: list[Trigger] = []
         self.actor_heights: dict[int, float] = {}
         next_id = place_actors(self, list(getattr(sc, "actors", [])))
         n_vehicles = int(getattr(traffic_spec, "vehicles", 0))
+        n_pedestrians = int(getattr(traffic_spec, "pedestrians", 0))
         self.traffic.spawn_random(n_vehicles, next_id, keep_clear=self._ego_clearance())
-        self.pedestrians.spawn_random(int(getattr(traffic_spec, "pedestrians", 0)), next_id + n_vehicles)
+        self.pedestrians.spawn_random(n_pedestrians, next_id + n_vehicles)
+        self._next_id = next_id + n_vehicles + n_pedestrians
         for override in getattr(sc, "lights", []):
             self._force_light(override)
+        # flows and disturbances draw from their own streams, so adding one leaves the rest of a world unchanged
+        self.flows = Flows(self, list(getattr(sc, "flows", [])), np.random.default_rng([self.seed, 0xF10]))
+        for i, flow in enumerate(self.flows.flows):
+            trig = flow.spec.trigger
+            if trig is None:
+                self.flows.start(i)
+            else:
+                xy = self.graph.pose1(flow.lane, flow.s)[:2]
+                start = lambda i=i: self.flows.start(i)  # noqa: E731
+                self.triggers.append(Trigger(start, lambda xy=xy: xy, trig.ego_within_m, trig.time_s))
+        stretches = list(getattr(sc, "disturbances", []))
+        self.disturbance = ControlDisturbance(stretches, np.random.default_rng([self.seed, 0xD15]))
         criteria = getattr(sc, "criteria", None)
-        icfg = cfg.infractions or InfractionConfig(blocked_s=float(getattr(criteria, "blocked_s", 60.0)))
+        icfg = cfg.infractions or InfractionConfig(
+            blocked_s=float(getattr(criteria, "blocked_s", 60.0)),
+            oncoming_lane_ok=bool(getattr(criteria, "oncoming_lane_ok", False)),
+        )
         self.monitor = InfractionMonitor(self.graph, self.plan.lane_set, icfg)
         self._refresh_actor_arrays()
         self._actor_cache: tuple[float, tuple[ActorState, ...]] = (-1.0, ())
@@ -118,6 +139,11 @@ class World:
                 out.append((hit.lane, hit.s))
         return out
 
+    def new_actor_id(self) -> int:
+        """A fresh id for an actor that enters the world after it was built (flows)."""
+        self._next_id += 1
+        return self._next_id - 1
+
     def _force_light(self, override: Any) -> None:
         k = int(override.junction)
         if k >= len(self.route.maneuvers):
@@ -126,13 +152,29 @@ class World:
         stop = next((st for st in self.plan.stops if st.junction_id == jid and st.light_id), None)
         if stop is None or stop.light_id is None:
             raise ValueError(f"lights: junction {k} of the route ({jid}) has no traffic light")
+        light_id = stop.light_id
+        approach = getattr(override, "approach", "route")
+        if approach != "route":
+            light_id = self._light_of_approach(jid, stop.light_id, approach)
         duration = getattr(override, "duration_s", None)
-        self.lights.force(stop.light_id, LightColor(override.state), self.time, duration)
+        self.lights.force(light_id, LightColor(override.state), self.time, duration)
+
+    def _light_of_approach(self, jid: str, own: str, approach: str) -> str:
+        """The light at junction `jid` facing traffic that comes from our left, right or the opposite side."""
+        heads = self.network.lights
+        travel = heads[own].yaw + math.pi  # heads face the traffic they control
+        wanted = {"opposite": math.pi, "left": -math.pi / 2, "right": math.pi / 2}[approach]
+        for hid in self.network.junctions[jid].light_ids:
+            other = heads[hid].yaw + math.pi
+            if abs(math.remainder(other - travel - wanted, 2 * math.pi)) < 0.5:
+                return hid
+        raise ValueError(f"lights: junction {jid} has no approach from the {approach}")
 
     # ---- the tick ---------------------------------------------------------------------------------------------
     def step(self, control: VehicleControl) -> None:
         dt = self.config.dt
         before = self.ego
+        control = self.disturbance.apply(control, self.track.route_s, dt)
         self.ego_model.step(control, dt)
         self.ego = self.ego_model.ego_state()
         self.time = round(self.time + dt, 9)
@@ -141,6 +183,8 @@ class World:
         self._fire_triggers()
         ext, approach, ego_conn = self._npc_inputs()
         self.traffic.step(dt, self.lights.codes, ext, approach, ego_conn)
+        self.flows.step(dt)
+        self.monitor.events.extend(self.emergency.step(self.time, dt, self.ego, self.traffic))
         e = self.ego
         ego_box = np.array([[e.x, e.y, e.yaw, e.length, e.width]])
         self.pedestrians.step(dt, self.lights, np.concatenate([ego_box, self.traffic.boxes()]))
