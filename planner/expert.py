@@ -12,9 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from planner import expert_junction, expert_merge, expert_passing
 from planner.actions import MetaAction
 from planner.config import from_mapping, plain
 from planner.expert_explain import explain
+from planner.expert_junction import JunctionConfig
+from planner.expert_merge import GapConfig
+from planner.expert_passing import PassingConfig
 from planner.interface import Plan, PlannerContext, PlannerInput
 from planner.scene import TrackedActor, first_conflict, is_vulnerable, overlaps_corridor, track_actors
 from sim.core import ActorKind, LightColor, RoadMap, Turn, WorldState
@@ -57,6 +61,11 @@ class ExpertConfig:
     lead_brake_decel: float = 4.0  # m/s^2 a lead vehicle is assumed able to brake at
     bypass_speed: float = 3.0  # m/s when steering out round a standing obstacle close ahead
     squeeze_gap_m: float = 2.0  # closer than this, even a slow lane change would touch it
+    # long-tail maneuvers, each in its own module: lane changes into traffic (expert_merge.py), passing on two-way
+    # roads (expert_passing.py), giving way at junctions (expert_junction.py)
+    gaps: GapConfig = field(default_factory=GapConfig)
+    passing: PassingConfig = field(default_factory=PassingConfig)
+    junction: JunctionConfig = field(default_factory=JunctionConfig)
 
 
 @dataclass
@@ -132,9 +141,12 @@ class ExpertPlanner:
             (self._vulnerable_and_crossing(tracked, corridor, corridor_half, ego.speed, stops, facts), "pedestrian"),
             (self._occlusion_caution(tracked, corridor, corridor_half, facts), "occlusion"),
         ]
+        caps += self._maneuver_caps(world, tracked, corridor, corridor_half, d_ego, lane_change, stops, facts)
         wanted, cap_cause = min(caps, key=lambda cap: cap[0])
         if maneuver is not None and maneuver.turn == Turn.LEFT and not in_junction:
             self._yield_oncoming(world, maneuver, stops, facts)
+        if maneuver is not None and not in_junction:
+            self._give_way_at_junction(world, maneuver, stops, facts)
 
         speed, cause = self._speed_action(ego.speed, wanted, stops, lines, cap_cause)
         facts["decision"] = cause
@@ -168,10 +180,26 @@ class ExpertPlanner:
             turn_path = _PATH_OF_TURN[maneuver.turn]
         if in_junction:
             return turn_path, None
+        # -- hook: make way for an emergency vehicle behind us (expert_merge.py) --
+        ev_side, ev_facts = expert_merge.make_way_side(
+            world, self.road_map, tracked, d_ego, cfg.lane_half_width, cfg.gaps
+        )
+        if ev_facts is not None:
+            facts["emergency_vehicle"] = ev_facts
+            if ev_side is not None:
+                facts["lane_change"] = {"side": ev_side, "reason": "emergency_vehicle"}
+                return f"{ev_side.upper()}_CHANGE", ev_side
         blocker = self._blocking_obstacle(tracked, d_ego, world, lines)
         if blocker is not None:
             facts["obstacle"] = {"kind": blocker.actor.kind.value, "distance": round(blocker.ahead, 1)}
             side = self._free_side(world, tracked, d_ego, blocker)
+            # -- hook: no lane our way round it: through the oncoming lane when it is free (expert_passing.py) --
+            half = world.ego.width / 2 + cfg.corridor_margin_m
+            if side is None and expert_passing.oncoming_pass_ok(
+                world, self.road_map, blocker, half, cfg.lane_half_width, d_ego, cfg.passing
+            ):
+                side = "left"
+                facts["obstacle"]["through_oncoming_lane"] = True
             facts["obstacle"]["lane_blocked"] = True
             if side is not None:
                 facts["lane_change"] = {"side": side, "reason": "blocked_lane"}
@@ -179,9 +207,12 @@ class ExpertPlanner:
             return turn_path, None
         if abs(d_ego) > cfg.lane_half_width and not self._bypassing(tracked, d_ego):
             side = "left" if d_ego < 0 else "right"
-            if self._lane_free(
-                world, tracked, d_ego + (cfg.lane_half_width * 2 if side == "left" else -2 * cfg.lane_half_width)
-            ):
+            target = d_ego + (cfg.lane_half_width * 2 if side == "left" else -2 * cfg.lane_half_width)
+            # -- hook: gap acceptance, and never back into an emergency vehicle's lane (expert_merge.py) --
+            gap = expert_merge.gap(tracked, world.ego, _lane_centre(target, cfg), cfg.lane_half_width, cfg.gaps)
+            ev_lanes = expert_merge.emergency_lane_centres(world, cfg.lane_half_width, cfg.gaps)
+            keep_out = any(abs(_lane_centre(target, cfg) - c) < cfg.lane_half_width for c in ev_lanes)
+            if self._lane_free(world, tracked, target) and gap.ok and not keep_out:
                 facts["lane_change"] = {"side": side, "reason": "route"}
                 return f"{side.upper()}_CHANGE", side
             facts["lane_change"] = {"side": side, "reason": "route", "waiting_for_gap": True}
@@ -201,7 +232,12 @@ class ExpertPlanner:
             if 0.0 < t.ahead < cfg.bypass_lookahead_m
             and overlaps_corridor(t.d, t.half_across, d_ego, half)
             and (maneuver is None or t.ahead + world.route_s < maneuver.s_start)
-            and (t.actor.kind.is_static or _disabled(t) or self._stuck(t, tracked, lines, world.time))
+            and (
+                t.actor.kind.is_static
+                or _disabled(t)
+                or self._stuck(t, tracked, lines, world.time)
+                or expert_passing.slow_cyclist(t, cfg.passing)  # -- hook: ride past slow cyclists --
+            )
         ]
         return min(candidates, key=lambda t: t.ahead, default=None)
 
@@ -224,7 +260,9 @@ class ExpertPlanner:
         for side, sign in (("left", 1.0), ("right", -1.0)):
             if self.road_map.neighbour(world.ego_lane_id, side) is None:  # type: ignore[arg-type]
                 continue
-            if self._lane_free(world, tracked, d_ego + sign * 2 * self.config.lane_half_width, blocker.ahead + 10.0):
+            target = d_ego + sign * 2 * self.config.lane_half_width
+            gap = expert_merge.gap(tracked, world.ego, _lane_centre(target, self.config), 1.75, self.config.gaps)
+            if self._lane_free(world, tracked, target, blocker.ahead + 10.0) and gap.ok:
                 return side
         return None
 
@@ -238,10 +276,18 @@ class ExpertPlanner:
 
     def _bypassing(self, tracked: list[TrackedActor], d_ego: float) -> bool:
         """Still next to or before an obstacle in the route lane: do not return to it yet."""
+        cfg = self.config
+        # -- hook: in the oncoming lane only the stretch being passed keeps us there (expert_passing.py) --
+        ahead_m = cfg.passing.start_within_m if d_ego > cfg.lane_half_width else cfg.bypass_lookahead_m
         return any(
-            -8.0 < t.ahead < self.config.bypass_lookahead_m
-            and (t.actor.kind.is_static or _disabled(t) or t.actor.id in self.state.stationary_since)
-            and abs(t.d) < self.config.lane_half_width
+            -8.0 < t.ahead < ahead_m
+            and (
+                t.actor.kind.is_static
+                or _disabled(t)
+                or t.actor.id in self.state.stationary_since
+                or expert_passing.slow_cyclist(t, cfg.passing)
+            )
+            and abs(t.d) < cfg.lane_half_width
             for t in tracked
         )
 
@@ -286,12 +332,14 @@ class ExpertPlanner:
     def _follow(self, tracked, corridor: float, half: float, speed: float, stops: list[_Stop], facts) -> float:
         """Speed that keeps a safe gap to the lead vehicle in the corridor (inf without one)."""
         cfg = self.config
+        ego_half = half - cfg.corridor_margin_m
         leads = [
             t
             for t in tracked
             if t.ahead > -1.0
             and not is_vulnerable(t.actor.kind)
             and overlaps_corridor(t.d, t.half_across, corridor, half)
+            and not expert_passing.passes_beside(t, corridor, ego_half, cfg.passing)  # -- hook --
         ]
         lead = min(leads, key=lambda t: t.ahead, default=None)
         if lead is None:
@@ -386,6 +434,32 @@ class ExpertPlanner:
                 stops.append(_Stop(to_junction - world.ego.length / 2 - cfg.line_margin_m, "yield"))
                 return
 
+    # -- long-tail hooks (the rules live in expert_merge.py, expert_passing.py, expert_junction.py) ----------------
+
+    def _maneuver_caps(self, world, tracked, corridor, corridor_half, d_ego, lane_change, stops, facts) -> list:
+        """Speed caps and stops of the long-tail maneuvers: waiting for a gap, a lane that ends, oncoming vehicles
+        cutting into our lane."""
+        cfg, ego = self.config, world.ego
+        caps = [(expert_passing.invading_speed(tracked, corridor, ego.width / 2, cfg.passing), "oncoming")]
+        waiting = facts.get("lane_change", {}).get("waiting_for_gap")
+        if waiting:
+            target = d_ego + (2 if facts["lane_change"]["side"] == "left" else -2) * cfg.lane_half_width
+            gap = expert_merge.gap(tracked, ego, _lane_centre(target, cfg), cfg.lane_half_width, cfg.gaps)
+            caps.append((expert_merge.wait_speed(gap, ego, cfg.gaps), "merge"))
+        end = expert_merge.lane_end_ahead(world, self.road_map)
+        if end is not None and lane_change is None:
+            facts.setdefault("merge", {"distance": round(end, 1), "lane_ends": True})
+            stops.append(_Stop(end - cfg.gaps.lane_end_margin_m, "merge"))
+        return caps
+
+    def _give_way_at_junction(self, world: WorldState, maneuver, stops: list[_Stop], facts: dict[str, Any]) -> None:
+        conflict = expert_junction.crossing_conflict(world, self.road_map, maneuver, self.config.junction)
+        if conflict is not None:
+            facts.setdefault("yield", expert_junction.conflict_facts(conflict))
+            stops.append(
+                _Stop(maneuver.s_start - world.route_s - world.ego.length / 2 - self.config.line_margin_m, "yield")
+            )
+
     def _speed_action(
         self, speed: float, wanted: float, stops: list[_Stop], lines: list[float], cap_cause: str
     ) -> tuple[str, str]:
@@ -418,6 +492,12 @@ class ExpertPlanner:
         """Would the controller's STOP run on to a stop line beyond the wanted stop point?"""
         comfortable = speed**2 / (2 * self.config.controller_profile_decel)
         return any(stop_distance < line <= comfortable + self.config.controller_line_slack_m for line in lines)
+
+
+def _lane_centre(d: float, cfg: ExpertConfig) -> float:
+    """The route-frame centre of the lane at lateral offset `d` (lanes are 2 x lane_half_width wide)."""
+    width = 2 * cfg.lane_half_width
+    return round(d / width) * width
 
 
 def _disabled(t: TrackedActor) -> bool:
