@@ -82,6 +82,7 @@ class _State:
     stopped_since: float | None = None
     stationary_since: dict[int, float] = field(default_factory=dict)  # actor id -> time it stopped moving
     arrived_at_junction: float | None = None  # when the ego stopped at its last stop line (first come, first go)
+    leaving_oncoming_lane: bool = False  # on the way back from the oncoming lane: the pass is over
 
 
 class ExpertPlanner:
@@ -129,7 +130,8 @@ class ExpertPlanner:
             corridor = round(d_ego / lane_w) * lane_w + (1 if lane_change == "left" else -1) * lane_w
             clear_m = max(6.0, 1.2 * ego.speed)
             for t in tracked:
-                if 0.0 < t.ahead < clear_m and overlaps_corridor(t.d, t.half_across, d_ego, corridor_half):
+                body = ego.width / 2 + 0.2  # what the body itself would touch: a change under way is past the rest
+                if 0.0 < t.ahead < clear_m and overlaps_corridor(t.d, t.half_across, d_ego, body):
                     if t.actor.speed < 0.2 and t.ahead > cfg.squeeze_gap_m:  # steer out slowly past it
                         bypass_cap = cfg.bypass_speed
                     else:
@@ -189,14 +191,28 @@ class ExpertPlanner:
             if ev_side is not None:
                 facts["lane_change"] = {"side": ev_side, "reason": "emergency_vehicle"}
                 return f"{ev_side.upper()}_CHANGE", ev_side
+        head_on = d_ego > 0.0 and expert_passing.oncoming_ahead(tracked, d_ego, cfg.passing)
+        if d_ego < cfg.passing.committed_m:
+            self.state.leaving_oncoming_lane = False
+        if (
+            expert_passing.mid_pass(self.road_map, world, d_ego, cfg.passing)
+            and self._bypassing(tracked, d_ego)
+            and not head_on
+            and not self.state.leaving_oncoming_lane
+        ):
+            facts["lane_change"] = {"side": "left", "reason": "blocked_lane"}  # -- hook: finish moving across --
+            return "LEFT_CHANGE", "left"
         blocker = self._blocking_obstacle(tracked, d_ego, world, lines)
+        if blocker is not None and expert_passing.in_oncoming_lane(self.road_map, world, d_ego, cfg.lane_half_width):
+            blocker = None  # -- hook: what stands in the oncoming lane is not ours to pass: back to our lane --
         if blocker is not None:
             facts["obstacle"] = {"kind": blocker.actor.kind.value, "distance": round(blocker.ahead, 1)}
             side = self._free_side(world, tracked, d_ego, blocker)
             # -- hook: no lane our way round it: through the oncoming lane when it is free (expert_passing.py) --
             half = world.ego.width / 2 + cfg.corridor_margin_m
-            if side is None and expert_passing.oncoming_pass_ok(
-                world, self.road_map, blocker, half, cfg.lane_half_width, d_ego, cfg.passing
+            leaving = self.state.leaving_oncoming_lane
+            if side is None and expert_passing.oncoming_pass(
+                world, self.road_map, blocker, half, cfg.lane_half_width, d_ego, cfg.passing, leaving
             ):
                 side = "left"
                 facts["obstacle"]["through_oncoming_lane"] = True
@@ -205,7 +221,8 @@ class ExpertPlanner:
                 facts["lane_change"] = {"side": side, "reason": "blocked_lane"}
                 return f"{side.upper()}_CHANGE", side
             return turn_path, None
-        if abs(d_ego) > cfg.lane_half_width and not self._bypassing(tracked, d_ego):
+        bypassing = self._bypassing(tracked, d_ego)
+        if abs(d_ego) > cfg.lane_half_width and (head_on or not bypassing):
             side = "left" if d_ego < 0 else "right"
             target = d_ego + (cfg.lane_half_width * 2 if side == "left" else -2 * cfg.lane_half_width)
             # -- hook: gap acceptance, and never back into an emergency vehicle's lane (expert_merge.py) --
@@ -214,8 +231,10 @@ class ExpertPlanner:
             keep_out = any(abs(_lane_centre(target, cfg) - c) < cfg.lane_half_width for c in ev_lanes)
             if self._lane_free(world, tracked, target) and gap.ok and not keep_out:
                 facts["lane_change"] = {"side": side, "reason": "route"}
+                self.state.leaving_oncoming_lane = side == "right"
                 return f"{side.upper()}_CHANGE", side
-            facts["lane_change"] = {"side": side, "reason": "route", "waiting_for_gap": True}
+            if not bypassing:  # passing something still: carry on beside it rather than wait there
+                facts["lane_change"] = {"side": side, "reason": "route", "waiting_for_gap": True}
         return turn_path, None
 
     def _blocking_obstacle(
@@ -287,7 +306,7 @@ class ExpertPlanner:
                 or t.actor.id in self.state.stationary_since
                 or expert_passing.slow_cyclist(t, cfg.passing)
             )
-            and abs(t.d) < cfg.lane_half_width
+            and overlaps_corridor(t.d, t.half_across, 0.0, cfg.lane_half_width - 0.3)  # reaching into the route lane
             for t in tracked
         )
 
@@ -337,7 +356,7 @@ class ExpertPlanner:
             t
             for t in tracked
             if t.ahead > -1.0
-            and not is_vulnerable(t.actor.kind)
+            and (not is_vulnerable(t.actor.kind) or expert_passing.riding_along(t))  # -- hook: cyclists ahead --
             and overlaps_corridor(t.d, t.half_across, corridor, half)
             and not expert_passing.passes_beside(t, corridor, ego_half, cfg.passing)  # -- hook --
         ]
@@ -365,7 +384,7 @@ class ExpertPlanner:
         cfg = self.config
         cap = math.inf
         for t in tracked:
-            if t.ahead < -2.0 or t.actor.kind.is_static:
+            if t.ahead < -2.0 or t.actor.kind.is_static or expert_passing.riding_along(t):  # -- hook: a lead --
                 continue
             vulnerable = is_vulnerable(t.actor.kind)
             merging = t.across_speed * (corridor - t.d) > 0 and abs(t.across_speed) > cfg.merge_lateral_mps
@@ -446,6 +465,13 @@ class ExpertPlanner:
             target = d_ego + (2 if facts["lane_change"]["side"] == "left" else -2) * cfg.lane_half_width
             gap = expert_merge.gap(tracked, ego, _lane_centre(target, cfg), cfg.lane_half_width, cfg.gaps)
             caps.append((expert_merge.wait_speed(gap, ego, cfg.gaps), "merge"))
+        obstacle = facts.get("obstacle", {})
+        two_way = expert_passing.single_lane_road(self.road_map, world.ego_lane_id) is not None
+        if obstacle.get("lane_blocked") and lane_change is None and two_way and abs(d_ego) < cfg.lane_half_width:
+            stops.append(_Stop(obstacle["distance"] - cfg.passing.wait_back_m, "obstacle"))  # room to steer out
+        if lane_change is None and expert_passing.in_oncoming_lane(self.road_map, world, d_ego, cfg.lane_half_width):
+            for t in expert_passing.oncoming_in_lane(tracked, d_ego, cfg.passing):  # room to steer back in
+                stops.append(_Stop(t.ahead - cfg.passing.wait_back_m, "lead_vehicle"))
         end = expert_merge.lane_end_ahead(world, self.road_map)
         if end is not None and lane_change is None:
             facts.setdefault("merge", {"distance": round(end, 1), "lane_ends": True})

@@ -71,9 +71,10 @@ def gap(tracked: list[TrackedActor], ego: EgoState, centre: float, lane_half: fl
 def wait_speed(g: Gap, ego: EgoState, cfg: GapConfig) -> float:
     """While waiting for a gap: a speed that opens one (behind a vehicle beside or just ahead in the target lane)."""
     cap = math.inf
-    if g.lag is not None and (g.beside or g.lag.along_speed > ego.speed - 0.5):
+    moving = g.lag is not None and g.lag.actor.speed > 0.5  # something standing we simply drive past
+    if g.lag is not None and moving and (g.beside or g.lag.along_speed > ego.speed - 0.5):
         cap = max(0.0, g.lag.along_speed - cfg.drop_back_mps)  # let it pass, then slot in behind it
-    if g.lead is not None and g.lead.ahead < ego.length + cfg.min_gap_m:
+    if g.lead is not None and g.lead.actor.speed > 0.5 and g.lead.ahead < ego.length + cfg.min_gap_m:
         cap = min(cap, max(0.0, g.lead.along_speed - cfg.drop_back_mps))
     return cap
 

@@ -21,12 +21,20 @@ class PassingConfig:
     start_within_m: float = 25.0  # begin a pass through the oncoming lane this close to the obstacle
     pass_speed: float = 7.0  # m/s the pass is planned at (at least)
     return_margin_m: float = 10.0  # back in our lane this far beyond the blocked stretch
-    buffer_s: float = 3.0  # extra time an oncoming vehicle must still be away when we are back
+    buffer_s: float = 2.0  # extra time an oncoming vehicle must still be away when we are back
     zone_join_m: float = 15.0  # standing obstacles this close one after the other form one blocked stretch
     slow_cyclist_mps: float = 5.0  # a cyclist riding our lane slower than this is passed like an obstacle
     invading_clearance_m: float = 0.3  # an oncoming vehicle that leaves us this much room is not in our way
     invading_speed: float = 6.0  # m/s while an oncoming vehicle cuts close to our lane
     invading_range_m: float = 40.0
+    committed_m: float = 0.3  # moved this far towards the oncoming lane: the pass has begun
+    abort_range_m: float = 70.0  # an oncoming vehicle this close ahead while we pass: back in at the first gap
+    wait_back_m: float = 9.0  # waiting for the oncoming lane to clear, the front stays this far behind the obstacle
+
+
+def riding_along(t: TrackedActor) -> bool:
+    """A cyclist riding our way along the road: followed like a vehicle, not braked for like someone crossing."""
+    return t.actor.kind == ActorKind.BICYCLE and math.cos(t.rel_yaw) > 0.9 and t.actor.speed > 1.0
 
 
 def slow_cyclist(t: TrackedActor, cfg: PassingConfig) -> bool:
@@ -71,9 +79,10 @@ def oncoming_pass_ok(
     tracked = track_actors(world, behind_m=15.0, ahead_m=200.0)
     lane = round(d_ego / (2 * lane_half)) * 2 * lane_half
     end = blocked_stretch(tracked, blocker, lane, corridor_half, cfg)
-    speed = max(ego.speed, cfg.pass_speed)
-    duration = (end + cfg.return_margin_m + ego.length) / speed
-    end += max(blocker.actor.speed, 0.0) * duration  # a moving blocker (a cyclist) is passed over a longer way
+    v_blocker = max(blocker.along_speed, 0.0)
+    speed = max(ego.speed, cfg.pass_speed, min(world.speed_limit, v_blocker + cfg.pass_speed))
+    duration = (end + cfg.return_margin_m + ego.length) / max(speed - v_blocker, 2.0)
+    end += v_blocker * duration  # a moving blocker (a cyclist) is passed over a longer way
     maneuver = world.route.next_maneuver(world.route_s)
     if maneuver is not None and maneuver.s_start - world.route_s < end + cfg.return_margin_m + 10.0:
         return False  # never through a junction on the wrong side
@@ -91,6 +100,56 @@ def oncoming_pass_ok(
         if t.ahead < end + cfg.return_margin_m + closing * (duration + cfg.buffer_s):
             return False
     return True
+
+
+def oncoming_pass(
+    world: WorldState,
+    road_map: RoadMap | None,
+    blocker: TrackedActor,
+    corridor_half: float,
+    lane_half: float,
+    d_ego: float,
+    cfg: PassingConfig,
+    leaving: bool = False,
+) -> bool:
+    """Pass `blocker` through the oncoming lane: begin when the lane is free for the whole pass, and once the car has
+    begun to move across, carry on (a pass half begun is not left standing across the centre line) unless it is on
+    its way back (`leaving`)."""
+    two_way = single_lane_road(road_map, world.ego_lane_id) is not None
+    committed = two_way and d_ego > cfg.committed_m and not leaving
+    return committed or oncoming_pass_ok(world, road_map, blocker, corridor_half, lane_half, d_ego, cfg)
+
+
+def mid_pass(
+    road_map: RoadMap | None, world: WorldState, d_ego: float, cfg: PassingConfig, lane_w: float = 3.5
+) -> bool:
+    """Part of the way across into the oncoming lane of a two-way road: the pass has begun and is not finished."""
+    return single_lane_road(road_map, world.ego_lane_id) is not None and cfg.committed_m < d_ego < lane_w - 0.5
+
+
+def oncoming_in_lane(
+    tracked: list[TrackedActor], d_ego: float, cfg: PassingConfig, lane_half: float = 1.75
+) -> list[TrackedActor]:
+    """Vehicles coming (or standing) the other way ahead in the lane we are in."""
+    lane = round(d_ego / (2 * lane_half)) * 2 * lane_half
+    return [
+        t
+        for t in tracked
+        if t.actor.kind.is_vehicle
+        and in_lane(t, lane, lane_half)
+        and math.cos(t.rel_yaw) < -0.5
+        and 0.0 < t.ahead < cfg.abort_range_m
+    ]
+
+
+def oncoming_ahead(tracked: list[TrackedActor], d_ego: float, cfg: PassingConfig, lane_half: float = 1.75) -> bool:
+    """In the oncoming lane with a vehicle coming at us in it: go back to our lane at the first gap, behind whatever we
+    were passing if need be (one that stands and waits for us we pass on and then get out of its way)."""
+    return any(t.actor.speed > 0.5 for t in oncoming_in_lane(tracked, d_ego, cfg, lane_half))
+
+
+def in_oncoming_lane(road_map: RoadMap | None, world: WorldState, d_ego: float, lane_half: float) -> bool:
+    return d_ego > lane_half and single_lane_road(road_map, world.ego_lane_id) is not None
 
 
 def passes_beside(t: TrackedActor, corridor: float, ego_half: float, cfg: PassingConfig) -> bool:

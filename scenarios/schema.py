@@ -234,12 +234,23 @@ class TrafficSpec(_Strict):
 VehicleKindName = Literal["vehicle", "truck", "bus", "bicycle"]
 
 
+class FlowSource(Placement):
+    """Where a flow's vehicles enter: a placement that may also lie behind the route start (negative `s`), so a flow
+    can come up behind the ego along its road."""
+
+    s: float = Field(ge=-300.0, description="metres ahead (negative: behind the route start)")
+
+    @model_validator(mode="after")
+    def _s_from_start_is_positive(self) -> FlowSource:  # replaces the placement's check: behind the start is fine
+        return self
+
+
 class FlowSpec(_Strict):
     """A stream of vehicles: they enter at `source` (snapped to the lane under it that runs `yaw_deg` relative to the
     frame), drive `length_m` along their lanes and leave the map. Consecutive vehicles are `gap_m` apart (drawn per
     vehicle, bumper to bumper at the source: leaderboard 2.0's source_dist_interval)."""
 
-    source: Placement
+    source: FlowSource
     kinds: list[VehicleKindName] = Field(default_factory=lambda: ["vehicle"], min_length=1)
     speed: float = Field(10.0, gt=0.0, le=40.0, description="m/s")
     gap_m: tuple[float, float] = Field((15.0, 30.0), description="metres between consecutive vehicles")
@@ -247,6 +258,7 @@ class FlowSpec(_Strict):
     turns: list[ManeuverName] = Field(default_factory=list, description="what its vehicles do at the next junctions")
     ignore_lights: bool = Field(False, description="the flow has right of way: it runs lights and never yields")
     prefill: bool = Field(True, description="the flow's lanes are already filled when the route starts")
+    offset_m: float = Field(0.0, ge=0.0, le=3.5, description="its vehicles drive this far left of their lane centre")
     trigger: Trigger | None = None
 
     @model_validator(mode="after")

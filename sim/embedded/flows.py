@@ -97,6 +97,7 @@ class Flows:
         aid = self.world.new_actor_id()
         k = tr.add(aid, kind, lane, s, speed, speed, script, {"flow": True})
         tr.ignore_rules[k] = bool(spec.ignore_lights)
+        tr.offset[k] = float(spec.offset_m)
         flow.members[aid] = 0.0
         flow.last_id = aid
         lo, hi = spec.gap_m

@@ -39,11 +39,18 @@ class Props:
         self.attributes.append(dict(PROP_ATTRIBUTES.get(kind, {})))
         self.boxes = np.vstack([self.boxes, [x, y, yaw, length, width]])
         self.heights.append(height)
-        self._block(graph, x, y, max(length, width) / 2)
+        self._block(graph, x, y, yaw, length, width)
         return len(self.ids) - 1
 
-    def _block(self, graph: LaneGraph, x: float, y: float, half: float) -> None:
-        hits = graph.lanes_near(x, y, margin=half - 0.2)
+    def _block(self, graph: LaneGraph, x: float, y: float, yaw: float, length: float, width: float) -> None:
+        """Mark the lanes whose strip the footprint reaches (by more than 0.2 m) as blocked at that point."""
+        hits = []
+        for hit in graph.lanes_near(x, y, margin=max(length, width) / 2):
+            rel = yaw - graph.pose1(hit.lane, hit.s)[2]
+            across = abs(np.sin(rel)) * length / 2 + abs(np.cos(rel)) * width / 2
+            if abs(hit.d) < graph.width[hit.lane] / 2 + across - 0.2:
+                hits.append(hit)
+        half = max(length, width) / 2
         if hits:
             ob = self.obstacles
             self.obstacles = Obstacles(
@@ -63,4 +70,4 @@ class Props:
         self.attributes[k].update({"door_open": True, "door_side": "left" if side > 0 else "right"})
         door_x = x + 0.6 * np.cos(yaw) - side * (width / 2 + DOOR_REACH_M / 2) * np.sin(yaw)
         door_y = y + 0.6 * np.sin(yaw) + side * (width / 2 + DOOR_REACH_M / 2) * np.cos(yaw)
-        self._block(graph, float(door_x), float(door_y), 0.7)
+        self._block(graph, float(door_x), float(door_y), float(yaw), 1.1, DOOR_REACH_M)

@@ -39,6 +39,8 @@ from sim.embedded.towns import build_network
 from sim.embedded.traffic import Approach, Obstacles, Traffic, TrafficConfig
 from sim.embedded.vehicle import KinematicBicycle, VehicleParams
 
+WRONG_WAY_ROOM_M = 4.0  # traffic facing the ego in its own lane stops this much further back, leaving it room to go
+
 
 @dataclass(frozen=True)
 class WorldConfig:
@@ -238,14 +240,19 @@ class World:
             hit = g.project(tr.lane, e.x, e.y, s_hint=tr.lane_s, window=3.0)
             lanes.append(tr.lane)
             ss.append(tr.lane_s)
-            vs.append(max(e.speed, 0.0))
-            halves.append(e.length / 2)
+            lane_yaw = g.pose1(tr.lane, tr.lane_s)[2]
+            wrong_way = math.cos(e.yaw - lane_yaw) < 0.0  # passing in the oncoming lane: it comes at them
+            vs.append(-max(e.speed, 0.0) if wrong_way else max(e.speed, 0.0))
+            halves.append(e.length / 2 + (WRONG_WAY_ROOM_M if wrong_way else 0.0))
             side = g.left[tr.lane] if hit.d > 0 else g.right[tr.lane]
-            if side >= 0 and abs(hit.d) + e.width / 2 > g.width[tr.lane] / 2 + 0.2:  # straddling two lanes
-                lanes.append(int(side))
-                ss.append(g.map_s(tr.lane, tr.lane_s, int(side)))
-                vs.append(max(e.speed, 0.0))
-                halves.append(e.length / 2)
+            across = g.opposite[tr.lane] if hit.d > 0 and side < 0 else -1  # half over the centre line
+            if max(side, across) >= 0 and abs(hit.d) + e.width / 2 > g.width[tr.lane] / 2 + 0.2:  # straddling
+                other = int(max(side, across))
+                on_other = g.project(other, e.x, e.y)
+                lanes.append(other)
+                ss.append(on_other.s if across >= 0 else g.map_s(tr.lane, tr.lane_s, other))
+                vs.append(-max(e.speed, 0.0) if across >= 0 else max(e.speed, 0.0))
+                halves.append(e.length / 2 + (WRONG_WAY_ROOM_M if across >= 0 else 0.0))
             if g.is_connector[tr.lane]:
                 ego_conn = tr.lane
             else:
