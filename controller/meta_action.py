@@ -272,6 +272,12 @@ class MetaActionController:
             change = self.lane_change
             pos = self.road_map.project(change.target_lane, ego.x, ego.y)
             path = self.road_map.path_ahead(change.target_lane, pos.s, cfg.lookahead_m, self.turn, route)
+            nxt = next((lane for lane in path.lane_ids if lane != change.target_lane), None)
+            on_next = self.road_map.project(nxt, ego.x, ego.y) if nxt is not None else None
+            if on_next is not None and on_next.s > 0.0:  # the change runs on past the end of the target lane
+                change.start_s -= pos.s - on_next.s
+                change.target_lane, pos = on_next.lane_id, on_next
+                path = self.road_map.path_ahead(change.target_lane, pos.s, cfg.lookahead_m, self.turn, route)
             if pos.s >= change.start_s + change.length_m and abs(pos.d) < 0.3:
                 self.lane_change = None
                 self.lane_id = change.target_lane

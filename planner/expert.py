@@ -82,6 +82,7 @@ class _State:
     stopped_since: float | None = None
     stationary_since: dict[int, float] = field(default_factory=dict)  # actor id -> time it stopped moving
     arrived_at_junction: float | None = None  # when the ego stopped at its last stop line (first come, first go)
+    oncoming_pass: bool = False  # a pass through the oncoming lane has begun
     leaving_oncoming_lane: bool = False  # on the way back from the oncoming lane: the pass is over
 
 
@@ -192,10 +193,11 @@ class ExpertPlanner:
                 facts["lane_change"] = {"side": ev_side, "reason": "emergency_vehicle"}
                 return f"{ev_side.upper()}_CHANGE", ev_side
         head_on = d_ego > 0.0 and expert_passing.oncoming_ahead(tracked, d_ego, cfg.passing)
-        if d_ego < cfg.passing.committed_m:
-            self.state.leaving_oncoming_lane = False
+        if d_ego < cfg.passing.committed_m and (self.state.leaving_oncoming_lane or not self.state.oncoming_pass):
+            self.state.leaving_oncoming_lane = self.state.oncoming_pass = False
         if (
-            expert_passing.mid_pass(self.road_map, world, d_ego, cfg.passing)
+            self.state.oncoming_pass
+            and expert_passing.mid_pass(self.road_map, world, d_ego, cfg.passing)
             and self._bypassing(tracked, d_ego)
             and not head_on
             and not self.state.leaving_oncoming_lane
@@ -210,11 +212,12 @@ class ExpertPlanner:
             side = self._free_side(world, tracked, d_ego, blocker)
             # -- hook: no lane our way round it: through the oncoming lane when it is free (expert_passing.py) --
             half = world.ego.width / 2 + cfg.corridor_margin_m
-            leaving = self.state.leaving_oncoming_lane
+            leaving = self.state.leaving_oncoming_lane or not self.state.oncoming_pass
             if side is None and expert_passing.oncoming_pass(
                 world, self.road_map, blocker, half, cfg.lane_half_width, d_ego, cfg.passing, leaving
             ):
                 side = "left"
+                self.state.oncoming_pass = True
                 facts["obstacle"]["through_oncoming_lane"] = True
             facts["obstacle"]["lane_blocked"] = True
             if side is not None:
@@ -226,10 +229,12 @@ class ExpertPlanner:
             side = "left" if d_ego < 0 else "right"
             target = d_ego + (cfg.lane_half_width * 2 if side == "left" else -2 * cfg.lane_half_width)
             # -- hook: gap acceptance, and never back into an emergency vehicle's lane (expert_merge.py) --
-            gap = expert_merge.gap(tracked, world.ego, _lane_centre(target, cfg), cfg.lane_half_width, cfg.gaps)
+            end = expert_merge.lane_end_ahead(world, self.road_map)
+            zipper = end is not None and end < 12.0 and world.ego.speed < 1.0
+            gap = expert_merge.gap(tracked, world.ego, _lane_centre(target, cfg), cfg.lane_half_width, cfg.gaps, zipper)
             ev_lanes = expert_merge.emergency_lane_centres(world, cfg.lane_half_width, cfg.gaps)
             keep_out = any(abs(_lane_centre(target, cfg) - c) < cfg.lane_half_width for c in ev_lanes)
-            if self._lane_free(world, tracked, target) and gap.ok and not keep_out:
+            if gap.ok and not keep_out:
                 facts["lane_change"] = {"side": side, "reason": "route"}
                 self.state.leaving_oncoming_lane = side == "right"
                 return f"{side.upper()}_CHANGE", side
@@ -281,7 +286,7 @@ class ExpertPlanner:
                 continue
             target = d_ego + sign * 2 * self.config.lane_half_width
             gap = expert_merge.gap(tracked, world.ego, _lane_centre(target, self.config), 1.75, self.config.gaps)
-            if self._lane_free(world, tracked, target, blocker.ahead + 10.0) and gap.ok:
+            if gap.ok:
                 return side
         return None
 
@@ -460,6 +465,8 @@ class ExpertPlanner:
         cutting into our lane."""
         cfg, ego = self.config, world.ego
         caps = [(expert_passing.invading_speed(tracked, corridor, ego.width / 2, cfg.passing), "oncoming")]
+        if expert_merge.emergency_lane_centres(world, cfg.lane_half_width, cfg.gaps):  # ease off: let it by
+            caps.append((cfg.gaps.emergency_speed_share * world.speed_limit, "emergency_vehicle"))
         waiting = facts.get("lane_change", {}).get("waiting_for_gap")
         if waiting:
             target = d_ego + (2 if facts["lane_change"]["side"] == "left" else -2) * cfg.lane_half_width

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.core import ActorState, LightColor, RoadMap, RouteManeuver, Turn, WorldState
+from sim.core import ActorState, LightColor, RoadMap, RouteManeuver, WorldState
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class JunctionConfig:
     conflict_m: float = 2.8  # paths closer than this meet
     exit_m: float = 20.0  # our path beyond the junction that a merging vehicle must not reach first
     accel: float = 1.5  # m/s^2 we plan to clear the junction with
-    turn_speed: float = 6.0  # m/s we plan to turn at
+    turn_speed: float = 6.0  # m/s we plan to reach at least, outside bends
+    lateral_accel: float = 2.0  # m/s^2 through bends, as the meta-action controller drives them
     horizon_m: float = 70.0  # how far along its lanes another vehicle is followed
     max_arrival_s: float = 10.0  # later than this it does not matter now
     range_m: float = 90.0
@@ -80,7 +81,7 @@ def crossing_conflict(
         return None
     route_lanes = set(world.route.lane_ids)
     red = {lane for light in world.lights if light.color != LightColor.GREEN for lane in light.lane_ids}
-    v_max = cfg.turn_speed if maneuver.turn != Turn.STRAIGHT else max(world.speed_limit, cfg.turn_speed)
+    v_max = min(_curve_speed(ours, cfg.lateral_accel), max(world.speed_limit, cfg.turn_speed))
     first: Conflict | None = None
     for actor in world.actors:
         if not actor.kind.is_vehicle or math.hypot(actor.x - ego.x, actor.y - ego.y) > cfg.range_m:
@@ -109,6 +110,17 @@ def crossing_conflict(
                 merging = ours_m[k] + world.route_s + ego.length / 2 > maneuver.s_end
                 first = Conflict(actor, arrival, float(ours_m[k]), bool(merging))
     return first
+
+
+def _curve_speed(points: np.ndarray, lateral_accel: float) -> float:
+    """The speed the tightest bend of a path (1 m spacing) allows at `lateral_accel` (as the controller drives it)."""
+    if len(points) < 3:
+        return math.inf
+    a, b, c = points[:-2], points[1:-1], points[2:]
+    cross = np.abs((b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0])
+    sides = np.hypot(*(b - a).T) * np.hypot(*(c - b).T) * np.hypot(*(a - c).T)
+    kappa = float(np.max(2.0 * cross / np.maximum(sides, 1e-9)))
+    return math.sqrt(lateral_accel / kappa) if kappa > 1e-4 else math.inf
 
 
 def _meeting(theirs: np.ndarray, ours: np.ndarray, within: float) -> tuple[float, int] | None:

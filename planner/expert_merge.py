@@ -21,11 +21,13 @@ class GapConfig:
     lead_time_s: float = 0.6  # headway to the vehicle that will be ahead of us in the target lane
     lag_time_s: float = 0.8  # headway the vehicle that will be behind us keeps
     safe_decel: float = 2.5  # m/s^2 it may have to brake with, at most
+    zipper_decel: float = 4.0  # ... when we wait at the end of a lane that ends (a zipper merge)
     min_gap_m: float = 3.0  # bumper to bumper, either side, even at standstill
     drop_back_mps: float = 2.0  # to let a vehicle beside us pass, slow to this much under its speed
     lane_end_margin_m: float = 3.0  # front bumper stops this far before the end of a lane that ends
     emergency_behind_m: float = 90.0  # an emergency vehicle this close behind in our lane: make way
     emergency_clear_ahead_m: float = 12.0  # ... and stay out of its lane until it is this far ahead
+    emergency_speed_share: float = 0.6  # of the speed limit, while an emergency vehicle comes up behind
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,13 @@ def in_lane(t: TrackedActor, centre: float, lane_half: float) -> bool:
     return abs(math.cos(t.rel_yaw)) > 0.5 or t.actor.speed < 0.5
 
 
-def gap(tracked: list[TrackedActor], ego: EgoState, centre: float, lane_half: float, cfg: GapConfig) -> Gap:
-    """Is the gap in the lane centred `centre` (route frame) long enough to change into now?"""
+def gap(
+    tracked: list[TrackedActor], ego: EgoState, centre: float, lane_half: float, cfg: GapConfig, zipper: bool = False
+) -> Gap:
+    """Is the gap in the lane centred `centre` (route frame) long enough to change into now? `zipper`: we wait at
+    the end of a lane that ends, where the vehicle behind is expected to let us in (it may brake harder)."""
     v_e = max(ego.speed, 0.0)
+    safe_decel = cfg.zipper_decel if zipper else cfg.safe_decel
     ok, beside = True, False
     ahead = [t for t in tracked if in_lane(t, centre, lane_half) and t.ahead >= 0.0]
     behind = [t for t in tracked if in_lane(t, centre, lane_half) and t.ahead < 0.0]
@@ -57,12 +63,16 @@ def gap(tracked: list[TrackedActor], ego: EgoState, centre: float, lane_half: fl
     lag = max(behind, key=lambda t: t.ahead, default=None)
     if lead is not None:
         v_t = max(lead.along_speed, 0.0)
-        need = cfg.min_gap_m + v_e * cfg.lead_time_s + max(0.0, v_e - v_t) ** 2 / (2 * cfg.safe_decel)
+        need = cfg.min_gap_m + v_e * cfg.lead_time_s + max(0.0, v_e - v_t) ** 2 / (2 * safe_decel)
         ok = lead.ahead >= need
     if lag is not None:
         rear_gap = -lag.ahead - ego.length - 2 * half_along(lag)
         v_t = max(lag.along_speed, 0.0)
-        need = cfg.min_gap_m + v_t * cfg.lag_time_s + max(0.0, v_t - v_e) ** 2 / (2 * cfg.safe_decel)
+        need = (
+            cfg.min_gap_m
+            + v_t * cfg.lag_time_s * (0.5 if zipper else 1.0)
+            + max(0.0, v_t - v_e) ** 2 / (2 * safe_decel)
+        )
         beside = rear_gap < 0.0
         ok = ok and rear_gap >= need
     return Gap(ok, lead, lag, beside)

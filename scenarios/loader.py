@@ -94,6 +94,8 @@ def check_placements(scenario: Scenario, route: Route | float, source: str = "<s
     placed = [(f"actors[{i}].at", a.at) for i, a in enumerate(scenario.actors)]
     placed += [(f"flows[{i}].source", f.source) for i, f in enumerate(scenario.flows)]
     for field, at in placed:
+        if at.absolute:
+            continue
         if at.junction is None:
             if at.s > length:
                 problems.append(f"{field}.s: must be within the route length {length:.1f} m (got {at.s})")

@@ -117,12 +117,16 @@ class Placement(_Strict):
     """Where an actor starts. Without `junction`: `s` metres along the route from its start and `d` metres to its
     left. With `junction` (0 = the first junction on the route): a straight frame at that junction's entry, `s`
     metres ahead along the entry heading (negative: before it) and `d` metres to the left, so oncoming and crossing
-    traffic can be placed whichever way the route turns. `yaw_deg` is relative to the frame's heading."""
+    traffic can be placed whichever way the route turns. `yaw_deg` is relative to the frame's heading. With `x` and
+    `y` instead of `s`: that point of the map, `yaw_deg` then being the heading in the map frame (where a converted
+    route file says where something is)."""
 
-    s: float = Field(description="metres ahead (from the route start, or from the junction entry)")
+    s: float = Field(0.0, description="metres ahead (from the route start, or from the junction entry)")
     d: float = Field(0.0, description="metres to the left")
     yaw_deg: float = Field(0.0, ge=-180.0, le=180.0, description="heading relative to the frame")
     junction: int | None = Field(None, ge=0, description="anchor the frame at this junction's entry")
+    x: float | None = Field(None, description="map x (with y, instead of s/d)")
+    y: float | None = Field(None, description="map y")
 
     @model_validator(mode="after")
     def _s_from_start_is_positive(self) -> Placement:
@@ -130,10 +134,24 @@ class Placement(_Strict):
             raise ValueError("s must be >= 0 when measured from the route start (or give `junction`)")
         return self
 
+    @model_validator(mode="after")
+    def _absolute_or_relative(self) -> Placement:
+        if (self.x is None) != (self.y is None):
+            raise ValueError("give both x and y, or neither")
+        if self.x is not None and (self.junction is not None or self.s or self.d):
+            raise ValueError("a placement is either x/y on the map or s/d (and junction) along the route")
+        return self
+
+    @property
+    def absolute(self) -> bool:
+        return self.x is not None
+
     def frame_pose(self, route: Route) -> tuple[float, float, float]:
         """(x, y, frame heading) of this placement on a planned route; add `yaw_deg` for the actor's heading.
 
         Raises ValueError when the route has no such junction."""
+        if self.x is not None and self.y is not None:
+            return float(self.x), float(self.y), 0.0
         if self.junction is None:
             return route.to_world(self.s, self.d)
         if self.junction >= len(route.maneuvers):
@@ -238,7 +256,7 @@ class FlowSource(Placement):
     """Where a flow's vehicles enter: a placement that may also lie behind the route start (negative `s`), so a flow
     can come up behind the ego along its road."""
 
-    s: float = Field(ge=-300.0, description="metres ahead (negative: behind the route start)")
+    s: float = Field(0.0, ge=-300.0, description="metres ahead (negative: behind the route start)")
 
     @model_validator(mode="after")
     def _s_from_start_is_positive(self) -> FlowSource:  # replaces the placement's check: behind the start is fine

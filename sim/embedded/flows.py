@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 ENTRY_ROOM_M = 25.0  # a re-entering vehicle needs this much free lane ahead of and behind its entry point
 MERGE_LEAD_GAP_M = 8.0  # room a merging background vehicle wants ahead of it on the target lane
 MERGE_LAG_S = 1.5  # ... and time to the vehicle behind it there
+MERGE_WITHIN_M = 300.0  # vehicles merge off a lane that ends this close to its end
 
 
 @dataclass
@@ -162,7 +163,11 @@ class Flows:
 
     def _merge(self) -> None:
         tr, g = self.world.traffic, self.world.graph
-        ending = self.ending[tr.lane] & (g.left[tr.lane] >= 0) & (np.abs(tr.d) < 0.1)
+        left = g.left[tr.lane]
+        to_end = g.length[tr.lane] - tr.s
+        # a lane that ends beside one that goes on (an acceleration lane), close to its end
+        ending = self.ending[tr.lane] & (left >= 0) & ~self.ending[np.maximum(left, 0)] & (to_end < MERGE_WITHIN_M)
+        ending &= np.abs(tr.d) < 0.1
         for k in np.flatnonzero(ending):
             lane, target = int(tr.lane[k]), int(g.left[tr.lane[k]])
             script = tr.scripts[k]

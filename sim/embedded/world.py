@@ -159,7 +159,7 @@ class World:
         if approach != "route":
             light_id = self._light_of_approach(jid, stop.light_id, approach)
         duration = getattr(override, "duration_s", None)
-        self.lights.force(light_id, LightColor(override.state), self.time, duration)
+        self.lights.force(light_id, LightColor(override.state), self.time, duration, alone=approach != "route")
 
     def _light_of_approach(self, jid: str, own: str, approach: str) -> str:
         """The light at junction `jid` facing traffic that comes from our left, right or the opposite side."""
@@ -255,6 +255,12 @@ class World:
                 halves.append(e.length / 2 + (WRONG_WAY_ROOM_M if across >= 0 else 0.0))
             if g.is_connector[tr.lane]:
                 ego_conn = tr.lane
+                for hit in g.lanes_near(e.x, e.y, e.width / 2):  # in a junction: in the way of whatever crosses here
+                    if hit.lane != tr.lane and g.is_connector[hit.lane]:
+                        lanes.append(hit.lane)
+                        ss.append(hit.s)
+                        vs.append(0.0)
+                        halves.append(e.length / 2)
             else:
                 conn = next((c for c in g.succ[tr.lane] if c in self.plan.lane_set), -1)
                 if conn >= 0:
