@@ -464,7 +464,10 @@ class ExpertPlanner:
         """Speed caps and stops of the long-tail maneuvers: waiting for a gap, a lane that ends, oncoming vehicles
         cutting into our lane."""
         cfg, ego = self.config, world.ego
-        caps = [(expert_passing.invading_speed(tracked, corridor, ego.width / 2, cfg.passing), "oncoming")]
+        caps = [
+            (expert_passing.invading_speed(tracked, corridor, ego.width / 2, cfg.passing), "oncoming"),
+            (expert_passing.standing_traffic_speed(tracked, corridor, corridor_half, cfg.passing), "occlusion"),
+        ]
         if expert_merge.emergency_lane_centres(world, cfg.lane_half_width, cfg.gaps):  # ease off: let it by
             caps.append((cfg.gaps.emergency_speed_share * world.speed_limit, "emergency_vehicle"))
         waiting = facts.get("lane_change", {}).get("waiting_for_gap")

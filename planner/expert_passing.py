@@ -28,6 +28,9 @@ class PassingConfig:
     invading_speed: float = 6.0  # m/s while an oncoming vehicle cuts close to our lane
     invading_range_m: float = 40.0
     committed_m: float = 0.3  # moved this far towards the oncoming lane: the pass has begun
+    queue_speed: float = 7.0  # m/s passing vehicles that stand in the lane next to ours (one may pull out)
+    queue_range_m: float = 35.0
+    queue_gap_m: float = 2.5  # ... when they stand this close beside our lane
     abort_range_m: float = 70.0  # an oncoming vehicle this close ahead while we pass: back in at the first gap
     wait_back_m: float = 9.0  # waiting for the oncoming lane to clear, the front stays this far behind the obstacle
 
@@ -168,4 +171,16 @@ def invading_speed(tracked: list[TrackedActor], corridor: float, ego_half: float
         room = abs(t.d - corridor) - t.half_across - ego_half
         if room < 1.0:
             return cfg.invading_speed
+    return math.inf
+
+
+def standing_traffic_speed(tracked: list[TrackedActor], corridor: float, half: float, cfg: PassingConfig) -> float:
+    """A speed cap while we pass vehicles standing in the lane beside ours, any of which may pull out in front of us
+    (inf otherwise). Parked and broken-down cars are props, not drivers, and do not count here."""
+    for t in tracked:
+        if not t.actor.kind.is_vehicle or t.actor.kind == ActorKind.BICYCLE or t.actor.speed > 0.3:
+            continue
+        beside = 0.0 < abs(t.d - corridor) - half - t.half_across < cfg.queue_gap_m
+        if beside and -t.actor.length < t.ahead < cfg.queue_range_m and math.cos(t.rel_yaw) > 0.7:
+            return cfg.queue_speed
     return math.inf
