@@ -198,7 +198,7 @@ class ExpertPlanner:
         if (
             self.state.oncoming_pass
             and expert_passing.mid_pass(self.road_map, world, d_ego, cfg.passing)
-            and self._bypassing(tracked, d_ego)
+            and self._bypassing(tracked, d_ego, oncoming=True)
             and not head_on
             and not self.state.leaving_oncoming_lane
         ):
@@ -224,7 +224,8 @@ class ExpertPlanner:
                 facts["lane_change"] = {"side": side, "reason": "blocked_lane"}
                 return f"{side.upper()}_CHANGE", side
             return turn_path, None
-        bypassing = self._bypassing(tracked, d_ego)
+        oncoming = expert_passing.in_oncoming_lane(self.road_map, world, d_ego, cfg.lane_half_width)
+        bypassing = self._bypassing(tracked, d_ego, oncoming)
         if abs(d_ego) > cfg.lane_half_width and (head_on or not bypassing):
             side = "left" if d_ego < 0 else "right"
             target = d_ego + (cfg.lane_half_width * 2 if side == "left" else -2 * cfg.lane_half_width)
@@ -298,11 +299,11 @@ class ExpertPlanner:
             if not is_vulnerable(t.actor.kind)
         )
 
-    def _bypassing(self, tracked: list[TrackedActor], d_ego: float) -> bool:
+    def _bypassing(self, tracked: list[TrackedActor], d_ego: float, oncoming: bool = False) -> bool:
         """Still next to or before an obstacle in the route lane: do not return to it yet."""
         cfg = self.config
         # -- hook: in the oncoming lane only the stretch being passed keeps us there (expert_passing.py) --
-        ahead_m = cfg.passing.start_within_m if d_ego > cfg.lane_half_width else cfg.bypass_lookahead_m
+        ahead_m = cfg.passing.start_within_m if oncoming else cfg.bypass_lookahead_m
         return any(
             -8.0 < t.ahead < ahead_m
             and (
@@ -322,6 +323,9 @@ class ExpertPlanner:
         if self.road_map is None or world.ego_lane_id is None:
             return []
         pos = self.road_map.locate(ego.x, ego.y, ego.yaw)
+        d_route = world.route.project(ego.x, ego.y, s_hint=world.route_s)[1]
+        if expert_passing.in_oncoming_lane(self.road_map, world, d_route, cfg.lane_half_width):  # -- hook --
+            pos = self.road_map.project(world.route.lane_at(world.route_s), ego.x, ego.y)  # our lane's lines count
         if pos is None:
             return []
         turn = maneuver.turn if maneuver is not None else None
@@ -464,7 +468,9 @@ class ExpertPlanner:
         """Speed caps and stops of the long-tail maneuvers: waiting for a gap, a lane that ends, oncoming vehicles
         cutting into our lane."""
         cfg, ego = self.config, world.ego
+        wrong_side = expert_passing.in_oncoming_lane(self.road_map, world, d_ego, cfg.lane_half_width)
         caps = [
+            (cfg.passing.pass_speed + 3.0 if wrong_side else math.inf, "obstacle"),  # no racing on the wrong side
             (expert_passing.invading_speed(tracked, corridor, ego.width / 2, cfg.passing), "oncoming"),
             (expert_passing.standing_traffic_speed(tracked, corridor, corridor_half, cfg.passing), "occlusion"),
         ]

@@ -21,7 +21,8 @@ class PassingConfig:
     start_within_m: float = 25.0  # begin a pass through the oncoming lane this close to the obstacle
     pass_speed: float = 7.0  # m/s the pass is planned at (at least)
     return_margin_m: float = 10.0  # back in our lane this far beyond the blocked stretch
-    buffer_s: float = 2.0  # extra time an oncoming vehicle must still be away when we are back
+    junction_clear_m: float = 35.0  # ... and this far before the next junction (room to stop at its line)
+    buffer_s: float = 3.0  # extra time an oncoming vehicle must still be away when we are back
     zone_join_m: float = 15.0  # standing obstacles this close one after the other form one blocked stretch
     slow_cyclist_mps: float = 5.0  # a cyclist riding our lane slower than this is passed like an obstacle
     invading_clearance_m: float = 0.3  # an oncoming vehicle that leaves us this much room is not in our way
@@ -83,11 +84,11 @@ def oncoming_pass_ok(
     lane = round(d_ego / (2 * lane_half)) * 2 * lane_half
     end = blocked_stretch(tracked, blocker, lane, corridor_half, cfg)
     v_blocker = max(blocker.along_speed, 0.0)
-    speed = max(ego.speed, cfg.pass_speed, min(world.speed_limit, v_blocker + cfg.pass_speed))
+    speed = max(ego.speed, cfg.pass_speed)
     duration = (end + cfg.return_margin_m + ego.length) / max(speed - v_blocker, 2.0)
     end += v_blocker * duration  # a moving blocker (a cyclist) is passed over a longer way
     maneuver = world.route.next_maneuver(world.route_s)
-    if maneuver is not None and maneuver.s_start - world.route_s < end + cfg.return_margin_m + 10.0:
+    if maneuver is not None and maneuver.s_start - world.route_s < end + cfg.return_margin_m + cfg.junction_clear_m:
         return False  # never through a junction on the wrong side
     oncoming = lane + 2 * lane_half
     for t in tracked:

@@ -241,8 +241,8 @@ class World:
             lanes.append(tr.lane)
             ss.append(tr.lane_s)
             lane_yaw = g.pose1(tr.lane, tr.lane_s)[2]
-            wrong_way = math.cos(e.yaw - lane_yaw) < 0.0  # passing in the oncoming lane: it comes at them
-            vs.append(-max(e.speed, 0.0) if wrong_way else max(e.speed, 0.0))
+            wrong_way = math.cos(e.yaw - lane_yaw) < 0.0  # passing in the oncoming lane: traffic there stops for it
+            vs.append(0.0 if wrong_way else max(e.speed, 0.0))
             halves.append(e.length / 2 + (WRONG_WAY_ROOM_M if wrong_way else 0.0))
             side = g.left[tr.lane] if hit.d > 0 else g.right[tr.lane]
             across = g.opposite[tr.lane] if hit.d > 0 and side < 0 else -1  # half over the centre line
@@ -251,7 +251,7 @@ class World:
                 on_other = g.project(other, e.x, e.y)
                 lanes.append(other)
                 ss.append(on_other.s if across >= 0 else g.map_s(tr.lane, tr.lane_s, other))
-                vs.append(-max(e.speed, 0.0) if across >= 0 else max(e.speed, 0.0))
+                vs.append(0.0 if across >= 0 else max(e.speed, 0.0))
                 halves.append(e.length / 2 + (WRONG_WAY_ROOM_M if across >= 0 else 0.0))
             if g.is_connector[tr.lane]:
                 ego_conn = tr.lane
