@@ -49,12 +49,42 @@ SPLITS = ("train", "validation")
 
 
 @dataclass(frozen=True)
+class FamilySourceConfig:
+    """Seeded variants of scenario families (scenarios/families.py)."""
+
+    names: tuple[str, ...] = ()  # family names, or ("all",) / "all" for every family
+    variants: int = 0  # variants per family
+    first_seed: int = 0  # variant seeds first_seed .. first_seed + variants - 1 (keep others for evaluation)
+    towns: tuple[str, ...] | None = None  # draw only in these towns (None: every town of each family)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.names, str):
+            object.__setattr__(self, "names", (self.names,))
+        if isinstance(self.towns, str):
+            object.__setattr__(self, "towns", (self.towns,))
+        if self.variants < 0:
+            raise ValueError(f"sources.families.variants must be >= 0, got {self.variants}")
+
+    def family_names(self) -> list[str]:
+        from scenarios.families import list_families
+
+        known = list_families()
+        if "all" in self.names:
+            return known
+        unknown = sorted(set(self.names) - set(known))
+        if unknown:
+            raise ValueError(f"sources.families.names: unknown families {unknown}; known: {', '.join(known)}")
+        return list(self.names)
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     suite: tuple[str, ...] = ("suite",)  # suite names, YAML paths, or "suite" for the whole bundled suite
     suite_seeds: int = 2  # run seeds per suite scenario
     suite_weather: float = 0.3  # chance that a suite episode runs in another weather preset
     procedural_episodes: int = 20
     procedural: ProceduralConfig = field(default_factory=ProceduralConfig)
+    families: FamilySourceConfig = field(default_factory=FamilySourceConfig)
 
 
 @dataclass(frozen=True)
@@ -118,6 +148,11 @@ def plan_episodes(config: CollectConfig) -> list[Episode]:
                 weather = WEATHER_PRESETS[int(stable_unit("preset", seed) * len(WEATHER_PRESETS))]
             split = split_of(seed, config.validation_fraction)
             episodes.append(Episode(f"suite-{stem}-{k:03d}", "suite", seed, split, name, weather))
+    fam = src.families
+    for name in fam.family_names() if fam.variants else []:
+        for seed in range(fam.first_seed, fam.first_seed + fam.variants):
+            split = split_of(seed, config.validation_fraction)
+            episodes.append(Episode(f"family-{name}-{seed:05d}", "family", seed, split, name, towns=fam.towns))
     for i in range(src.procedural_episodes):
         seed = int(stable_unit("procedural", config.seed, i) * 2**31)
         episodes.append(Episode(f"proc-{i:05d}", "procedural", seed, split_of(seed, config.validation_fraction)))
