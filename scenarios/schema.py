@@ -359,6 +359,18 @@ class FamilySpec(_Strict):
     vary: list[Variation] = Field(default_factory=list)
 
 
+class RouteOrigin(_Strict):
+    """Where a converted scenario came from (scenarios/leaderboard_routes.py): the route file's own entries, kept so
+    the file can be written back."""
+
+    format: Literal["leaderboard-2.0"] = "leaderboard-2.0"
+    route_id: str
+    town: str
+    heights: list[float] = Field(default_factory=list, description="z of each waypoint, CARLA frame")
+    scenarios: list[dict[str, Any]] = Field(default_factory=list, description="name, type and elements as in the file")
+    weathers: list[dict[str, str]] = Field(default_factory=list)
+
+
 class Scenario(_Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     description: str = Field(min_length=1)
@@ -375,3 +387,4 @@ class Scenario(_Strict):
     disturbances: list[Disturbance] = Field(default_factory=list)
     criteria: Criteria = Criteria()
     family: FamilySpec | None = Field(None, description="how seeded variants of this scenario are drawn")
+    origin: RouteOrigin | None = Field(None, description="the leaderboard route this scenario was converted from")
