@@ -49,7 +49,7 @@ def place_actors(world: World, actors: list[Any]) -> int:
         elif btype == "cross" or kind == ActorKind.PEDESTRIAN:
             action, position = _walker(world, aid, kind, spec, x, y, route_yaw)
         else:
-            if btype == "emergency":  # it starts `distance_m` behind its placement, out of the ego's sight
+            if btype == "emergency" and not spec.at.absolute:  # it starts `distance_m` behind, out of sight
                 x, y, yaw = world.route.to_world(spec.at.s - _behind(spec), spec.at.d)
             action, position = _vehicle(world, i, aid, kind, spec, x, y, yaw)
         trig = spec.trigger

@@ -25,7 +25,6 @@ from sim.core import (
     WorldState,
 )
 from sim.disturbance import ControlDisturbance
-from sim.embedded.emergency import EmergencyVehicles
 from sim.embedded.flows import Flows
 from sim.embedded.infractions import InfractionConfig, InfractionMonitor
 from sim.embedded.lanegraph import LaneGraph
@@ -38,6 +37,7 @@ from sim.embedded.routing import PlannedRoute, plan_route
 from sim.embedded.towns import build_network
 from sim.embedded.traffic import Approach, Obstacles, Traffic, TrafficConfig
 from sim.embedded.vehicle import KinematicBicycle, VehicleParams
+from sim.emergency import EmergencyPose, EmergencyVehicles
 
 WRONG_WAY_ROOM_M = 4.0  # traffic facing the ego in its own lane stops this much further back, leaving it room to go
 
@@ -186,7 +186,7 @@ class World:
         ext, approach, ego_conn = self._npc_inputs()
         self.traffic.step(dt, self.lights.codes, ext, approach, ego_conn)
         self.flows.step(dt)
-        self.monitor.events.extend(self.emergency.step(self.time, dt, self.ego, self.traffic))
+        self._emergency_vehicles(dt)
         e = self.ego
         ego_box = np.array([[e.x, e.y, e.yaw, e.length, e.width]])
         self.pedestrians.step(dt, self.lights, np.concatenate([ego_box, self.traffic.boxes()]))
@@ -230,6 +230,19 @@ class World:
             if due:
                 trig.fired = True
                 trig.action()
+
+    def _emergency_vehicles(self, dt: float) -> None:
+        """Emergency vehicles keep their margin over the ego's speed; the yield rule judges, finished ones leave."""
+        tr = self.traffic
+        poses = {}
+        for ev in self.emergency.active:
+            k = tr.index_of(ev.actor_id)
+            tr.v_des[k] = self.emergency.wanted_speed(self.ego, ev.actor_id)
+            poses[ev.actor_id] = EmergencyPose(float(tr.x[k]), float(tr.y[k]), float(tr.yaw[k]), float(tr.v[k]))
+        events, done = self.emergency.step(self.time, dt, self.ego, poses)
+        self.monitor.events.extend(events)
+        for actor_id in done:
+            tr.remove(tr.index_of(actor_id))
 
     def _npc_inputs(self) -> tuple[Obstacles, Approach | None, int]:
         """What NPC vehicles must respect besides each other: the ego, props and pedestrians on the road."""
