@@ -66,15 +66,17 @@ class FamilySourceConfig:
             raise ValueError(f"sources.families.variants must be >= 0, got {self.variants}")
 
     def family_names(self) -> list[str]:
-        from scenarios.families import list_families
+        """The families to draw from; with `towns`, only those that can be played in one of them."""
+        from scenarios.families import list_families, town_names
 
         known = list_families()
-        if "all" in self.names:
-            return known
-        unknown = sorted(set(self.names) - set(known))
+        names = known if "all" in self.names else list(self.names)
+        unknown = sorted(set(names) - set(known))
         if unknown:
             raise ValueError(f"sources.families.names: unknown families {unknown}; known: {', '.join(known)}")
-        return list(self.names)
+        if self.towns is None:
+            return names
+        return [n for n in names if set(town_names(n)) & set(self.towns)]
 
 
 @dataclass(frozen=True)
