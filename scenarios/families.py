@@ -7,6 +7,7 @@ and is validated like any scenario file. The same family, seed and towns always 
 
     python -m scenarios.families list
     python -m scenarios.families accident --seeds 0:20 --out /tmp/accident_variants [--towns arterial_800]
+    python -m scenarios.families all --seeds 1:3 --out /tmp/variants     # then: sim/run_route.py scenario=/tmp/variants
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def _seeds(text: str) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scenarios.families", description=__doc__.split("\n\n")[0])
-    parser.add_argument("family", help="a family name (a suite scenario with a family block), or 'list'")
+    parser.add_argument("family", help="a family name (a suite scenario with a family block), 'all', or 'list'")
     parser.add_argument("--seeds", default="0:10", help="lo:hi or a comma list (default 0:10)")
     parser.add_argument("--out", type=Path, help="write the variants here as YAML files")
     parser.add_argument("--towns", help="comma list of town names to draw from")
@@ -140,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         towns = args.towns.split(",") if args.towns else None
-        variants = [instantiate(args.family, seed, towns) for seed in _seeds(args.seeds)]
+        names = list_families() if args.family == "all" else [args.family]
+        variants = [instantiate(name, seed, towns) for name in names for seed in _seeds(args.seeds)]
     except (ScenarioError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -152,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True, exclude={"family"}), sort_keys=False)
         (args.out / f"{scenario.name}.yaml").write_text(text, encoding="utf-8")
     if args.out is not None:
-        print(f"{len(variants)} variants of {args.family} in {args.out}")
+        which = ", ".join(names) if len(names) < 4 else f"{len(names)} families"
+        print(f"{len(variants)} variants of {which} in {args.out}")
     return 0
 
 
