@@ -4,7 +4,9 @@ It sees only the ego state, the map (`RoadMap`), the route and the latest meta-a
 every backend. Semantics (DESIGN.md): KEEP holds the target speed, ACCELERATE / DECELERATE move it by one step
 (within the lane's limit), STOP brings the car to rest, at the stop line when one is within reach, and holds it.
 STRAIGHT / LEFT_TURN / RIGHT_TURN choose the branch at the next junction; LEFT_CHANGE / RIGHT_CHANGE move to the
-adjacent lane when it exists and are refused (counted) when it does not.
+adjacent lane when it exists and are refused (counted) when it does not. On a two-way road with one lane our way,
+LEFT_CHANGE moves the car into the oncoming lane (to pass an obstacle; `oncoming_passing`), where it keeps
+following its own lane, offset by the distance between the two lanes, until RIGHT_CHANGE brings it back.
 
 The reference (path ahead, speed profile, stop point) is tracked by one of two laws (`law`): `pid`, the speed PID
 with a lateral tracker (pure pursuit or Stanley), or `mpc` (controller/mpc.py), which falls back to the PID command
@@ -35,11 +37,11 @@ _TURN_OF_PATH = {"STRAIGHT": Turn.STRAIGHT, "LEFT_TURN": Turn.LEFT, "RIGHT_TURN"
 class MetaActionControllerConfig:
     speed_step: float = 2.0  # m/s that one ACCELERATE / DECELERATE moves the target
     # What KEEP / ACCELERATE / DECELERATE are relative to: "speed", the speed the car has when the decision is made
-    # (KEEP holds it, or the target when within half a step of it; the others aim a step above or below it), or
-    # "target", the previous target (KEEP holds the target, steps stack). "speed" makes the right action a function
-    # of what the planner can see: with "target" two ACCELERATEs in a row raise the target by two steps, so a car
-    # still speeding up overshoots, and the label depends on a target the camera cannot show (the expert surged
-    # behind a slow truck).
+    # (KEEP holds it, or the target when within half a step of it; ACCELERATE aims a step above it; DECELERATE a step
+    # below the lower of speed and target), or "target", the previous target (KEEP holds it, both steps stack).
+    # "speed" makes the right action a function of what the planner can see: with "target" two ACCELERATEs in a row
+    # raise the target by two steps, so a car still speeding up overshoots, and the label depends on a target the
+    # camera cannot show (the expert surged behind a slow truck).
     relative_to: Literal["speed", "target"] = "speed"
     lookahead_m: float = 60.0  # length of the reference path built each tick
     lateral_accel_max: float = 2.0  # m/s^2, sets the speed through curves
@@ -50,6 +52,7 @@ class MetaActionControllerConfig:
     stop_line_slack_m: float = 12.0  # a line this much beyond the comfortable stopping point is still used
     lane_change_time_s: float = 3.0  # lateral move duration (distance = speed x time, at least the minimum)
     lane_change_min_m: float = 8.0
+    oncoming_passing: bool = True  # LEFT_CHANGE on a road with one lane our way moves into the oncoming lane
     law: Literal["pid", "mpc"] = "pid"  # mpc falls back to pid (with `lateral`) when its solver fails
     lateral: Literal["pure_pursuit", "stanley"] = "pure_pursuit"
     wheelbase_m: float = 2.9
@@ -92,6 +95,26 @@ class _LaneChange:
         return self.start_offset * (1.0 - (3 * u**2 - 2 * u**3))
 
 
+@dataclass
+class _Offset:
+    """Driving beside the lane followed (`base_lane`, the car's own): the lateral offset (m, left positive) goes from
+    `start_m` to `end_m` over the next `length_m` metres the car drives (a smoothstep), then stays at `end_m`."""
+
+    base_lane: str
+    start_m: float
+    end_m: float
+    length_m: float
+    done_m: float = 0.0  # metres driven since the move began
+
+    def offset_at(self, ahead: np.ndarray) -> np.ndarray:
+        u = np.clip((self.done_m + ahead) / self.length_m, 0.0, 1.0)
+        return self.start_m + (self.end_m - self.start_m) * (3 * u**2 - 2 * u**3)
+
+    @property
+    def now(self) -> float:
+        return float(self.offset_at(np.zeros(1))[0])
+
+
 class MetaActionController:
     def __init__(self, road_map: RoadMap, config: MetaActionControllerConfig | None = None) -> None:
         self.road_map = road_map
@@ -109,6 +132,8 @@ class MetaActionController:
         self.target_speed = initial_speed
         self.turn: Turn = Turn.STRAIGHT
         self.lane_change: _LaneChange | None = None
+        self.offset: _Offset | None = None  # passing through the oncoming lane
+        self.oncoming_moves = 0  # moves into the oncoming lane begun
         self.stop_from = 0.0  # speed when the current STOP began: the profile never asks for more
         self.stop_point: np.ndarray | None = None  # where a STOP away from any stop line ends (world x, y)
         self.lane_id: str | None = None
@@ -131,9 +156,9 @@ class MetaActionController:
                 limit, (base if base is not None else max(self.target_speed, ego.speed)) + cfg.speed_step
             )
         elif action.speed == "DECELERATE":
-            self.target_speed = max(
-                0.0, (base if base is not None else min(self.target_speed, ego.speed)) - cfg.speed_step
-            )
+            # Slowing down does stack: a DECELERATE while already braking brakes harder (what the car can see: a gap
+            # still closing), so a run of them stops as short as the old target steps did.
+            self.target_speed = max(0.0, min(self.target_speed, ego.speed) - cfg.speed_step)
         elif action.speed == "KEEP" and base is not None and abs(self.target_speed - base) > cfg.speed_step / 2:
             self.target_speed = min(limit, base)  # close to the target KEEP holds it (a speed loop lags a little)
         elif action.speed == "STOP":
@@ -144,8 +169,34 @@ class MetaActionController:
         if action.path in _TURN_OF_PATH:
             self.turn = _TURN_OF_PATH[action.path]
         elif self.lane_change is None:
-            self._start_lane_change("left" if action.path == "LEFT_CHANGE" else "right", ego)
+            side: Literal["left", "right"] = "left" if action.path == "LEFT_CHANGE" else "right"
+            if not self._oncoming_move(side, ego):
+                self._start_lane_change(side, ego)
         self.action = action
+
+    def _oncoming_move(self, side: Literal["left", "right"], ego: EgoState) -> bool:
+        """Into the oncoming lane (LEFT_CHANGE where no lane our way lies left) or back out of it (RIGHT_CHANGE);
+        True when the action was taken care of here."""
+        cfg = self.config
+        length = max(cfg.lane_change_min_m, ego.speed * cfg.lane_change_time_s)
+        if self.offset is not None:
+            if side == "right" and self.offset.end_m > 0.0:
+                self.offset = _Offset(self.offset.base_lane, self.offset.now, 0.0, length)
+            return True  # a LEFT_CHANGE while in (or moving into) the oncoming lane asks for what is happening
+        if side != "left" or not cfg.oncoming_passing:
+            return False
+        here = self.road_map.locate(ego.x, ego.y, ego.yaw)
+        if here is None or here.in_junction:
+            return False
+        if any(self.road_map.neighbour(here.lane_id, side) is not None for side in ("left", "right")):
+            return False  # a road with a second lane our way is passed in that lane
+        other = self.road_map.oncoming(here.lane_id)
+        if other is None:
+            return False
+        width = (self.road_map.lane_width(here.lane_id) + self.road_map.lane_width(other)) / 2.0
+        self.offset = _Offset(here.lane_id, here.d, width, length)
+        self.oncoming_moves += 1
+        return True
 
     def _start_lane_change(self, side: Literal["left", "right"], ego: EgoState) -> None:
         here = self.road_map.locate(ego.x, ego.y, ego.yaw)
@@ -160,6 +211,8 @@ class MetaActionController:
     # -- control (every tick) -------------------------------------------------------------------------------------
 
     def control(self, ego: EgoState, dt: float, route: Route | None = None) -> VehicleControl:
+        if self.offset is not None:
+            self.offset.done_m += max(ego.speed, 0.0) * dt
         path = self._reference_path(ego, route)
         if path is None:  # off the map: brake to a stop, wheels straight
             return VehicleControl(throttle=0.0, steer=0.0, brake=1.0)
@@ -217,7 +270,7 @@ class MetaActionController:
             return
         offset = closest_on_polyline(points, ego.x, ego.y)[2]
         near = float(np.mean(curvature[1:11])) if len(points) > 2 else 0.0  # the next ~5 m
-        self.tracking.add(offset, near, self.lane_change is not None)
+        self.tracking.add(offset, near, self.lane_change is not None or self.offset is not None)
 
     def _log_emergency(self, emergency: bool, dt: float) -> None:
         if emergency:
@@ -243,10 +296,18 @@ class MetaActionController:
 
     def _reference_path(self, ego: EgoState, route: Route | None) -> LanePath | None:
         cfg = self.config
+        if self.offset is not None:
+            return self._offset_path(ego, route, self.offset)
         if self.lane_change is not None:
             change = self.lane_change
             pos = self.road_map.project(change.target_lane, ego.x, ego.y)
             path = self.road_map.path_ahead(change.target_lane, pos.s, cfg.lookahead_m, self.turn, route)
+            nxt = next((lane for lane in path.lane_ids if lane != change.target_lane), None)
+            on_next = self.road_map.project(nxt, ego.x, ego.y) if nxt is not None else None
+            if on_next is not None and on_next.s > 0.0:  # the change runs on past the end of the target lane
+                change.start_s -= pos.s - on_next.s
+                change.target_lane, pos = on_next.lane_id, on_next
+                path = self.road_map.path_ahead(change.target_lane, pos.s, cfg.lookahead_m, self.turn, route)
             if pos.s >= change.start_s + change.length_m and abs(pos.d) < 0.3:
                 self.lane_change = None
                 self.lane_id = change.target_lane
@@ -258,6 +319,23 @@ class MetaActionController:
         here = self._keep_connector(here, ego)
         self.lane_id = here.lane_id
         return self.road_map.path_ahead(here.lane_id, here.s, cfg.lookahead_m, self.turn, route)
+
+    def _offset_path(self, ego: EgoState, route: Route | None, move: _Offset) -> LanePath:
+        """The own lane's path ahead, moved sideways by the offset at each point. The lane followed is the base lane
+        until the car is past the start of the next lane on its path."""
+        cfg = self.config
+        pos = self.road_map.project(move.base_lane, ego.x, ego.y)
+        path = self.road_map.path_ahead(move.base_lane, pos.s, cfg.lookahead_m, self.turn, route)
+        nxt = next((lane for lane in path.lane_ids if lane != move.base_lane), None)
+        if nxt is not None and self.road_map.project(nxt, ego.x, ego.y).s > 0.0:
+            move.base_lane = nxt
+            pos = self.road_map.project(nxt, ego.x, ego.y)
+            path = self.road_map.path_ahead(nxt, pos.s, cfg.lookahead_m, self.turn, route)
+        self.lane_id = move.base_lane
+        if move.end_m == 0.0 and move.done_m >= move.length_m:
+            self.offset = None
+            return path
+        return _offset(path, move.offset_at(_arc_lengths(path.points)))
 
     def _keep_connector(self, here: LanePosition, ego: EgoState) -> LanePosition:
         """Inside a junction the connectors leaving one lane overlap where they begin, and `locate` picks among them
@@ -352,11 +430,14 @@ def _curve_speeds(curvature: np.ndarray, lateral_accel: float) -> np.ndarray:
 
 def _shifted(path: LanePath, change: _LaneChange, lane_s: float) -> LanePath:
     """The target-lane path moved sideways by the lane change's remaining offset at each point."""
+    return _offset(path, change.offset_at(lane_s + _arc_lengths(path.points)))
+
+
+def _offset(path: LanePath, lateral: np.ndarray) -> LanePath:
+    """The path with each point moved `lateral` metres to its left."""
     pts = path.points
     seg = np.diff(pts, axis=0)
-    dist = np.concatenate([[0.0], np.cumsum(np.hypot(*seg.T))])
     heading = np.arctan2(seg[:, 1], seg[:, 0])
     heading = np.concatenate([heading, heading[-1:]])
     normal = np.stack([-np.sin(heading), np.cos(heading)], axis=1)
-    shifted = pts + normal * change.offset_at(lane_s + dist)[:, None]
-    return LanePath(shifted, path.lane_ids, path.speed_limits, path.stop_lines, path.turn)
+    return LanePath(pts + normal * lateral[:, None], path.lane_ids, path.speed_limits, path.stop_lines, path.turn)

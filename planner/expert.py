@@ -12,9 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from planner import expert_junction, expert_merge, expert_passing
 from planner.actions import MetaAction
 from planner.config import from_mapping, plain
 from planner.expert_explain import explain
+from planner.expert_junction import JunctionConfig
+from planner.expert_merge import GapConfig
+from planner.expert_passing import PassingConfig
 from planner.interface import Plan, PlannerContext, PlannerInput
 from planner.scene import (
     TrackedActor,
@@ -76,9 +80,14 @@ class ExpertConfig:
     lead_brake_decel: float = 4.0  # m/s^2 a lead vehicle is assumed able to brake at
     bypass_speed: float = 3.0  # m/s when steering out round a standing obstacle close ahead
     squeeze_gap_m: float = 2.0  # closer than this, even a slow lane change would touch it
-    squeeze_margin_m: float = 0.25  # side clearance that is enough to creep past a standing obstacle
+    squeeze_margin_m: float = 0.2  # side clearance that is enough to creep past a standing obstacle
     line_clearance_m: float = 2.0  # a STOP that ends at a stop line this far short of an obstacle is still safe
     camera_fov_deg: float = 90.0  # the camera whose view decides whether a label's cause can be seen
+    # long-tail maneuvers, each in its own module: lane changes into traffic (expert_merge.py), passing on two-way
+    # roads (expert_passing.py), giving way at junctions (expert_junction.py)
+    gaps: GapConfig = field(default_factory=GapConfig)
+    passing: PassingConfig = field(default_factory=PassingConfig)
+    junction: JunctionConfig = field(default_factory=JunctionConfig)
 
 
 @dataclass
@@ -95,6 +104,8 @@ class _State:
     stopped_since: float | None = None
     stationary_since: dict[int, float] = field(default_factory=dict)  # actor id -> time it stopped moving
     arrived_at_junction: float | None = None  # when the ego stopped at its last stop line (first come, first go)
+    oncoming_pass: bool = False  # a pass through the oncoming lane has begun
+    leaving_oncoming_lane: bool = False  # on the way back from the oncoming lane: the pass is over
 
 
 class ExpertPlanner:
@@ -155,9 +166,12 @@ class ExpertPlanner:
             (self._vulnerable_and_crossing(tracked, corridor, corridor_half, ego.speed, stops, facts), "pedestrian"),
             (self._occlusion_caution(tracked, corridor, corridor_half, facts), "occlusion"),
         ]
+        caps += self._maneuver_caps(world, tracked, corridor, corridor_half, d_ego, lane_change, stops, facts)
         wanted, cap_cause = min(caps, key=lambda cap: cap[0])
         if maneuver is not None and maneuver.turn == Turn.LEFT and not in_junction:
             self._yield_oncoming(world, maneuver, stops, facts)
+        if maneuver is not None and not in_junction:
+            self._give_way_at_junction(world, maneuver, stops, facts)
 
         speed, cause = self._speed_action(ego.speed, wanted, stops, lines, cap_cause)
         facts["decision"] = cause
@@ -198,7 +212,30 @@ class ExpertPlanner:
             turn_path = _PATH_OF_TURN[maneuver.turn]
         if in_junction:
             return turn_path, None
+        # -- hook: make way for an emergency vehicle behind us (expert_merge.py) --
+        ev_side, ev_facts = expert_merge.make_way_side(
+            world, self.road_map, tracked, d_ego, cfg.lane_half_width, cfg.gaps
+        )
+        if ev_facts is not None:
+            facts["emergency_vehicle"] = ev_facts
+            if ev_side is not None:
+                facts["lane_change"] = {"side": ev_side, "reason": "emergency_vehicle"}
+                return f"{ev_side.upper()}_CHANGE", ev_side
+        head_on = d_ego > 0.0 and expert_passing.oncoming_ahead(tracked, d_ego, cfg.passing)
+        if d_ego < cfg.passing.committed_m and (self.state.leaving_oncoming_lane or not self.state.oncoming_pass):
+            self.state.leaving_oncoming_lane = self.state.oncoming_pass = False
+        if (
+            self.state.oncoming_pass
+            and expert_passing.mid_pass(self.road_map, world, d_ego, cfg.passing)
+            and self._bypassing(tracked, d_ego, oncoming=True)
+            and not head_on
+            and not self.state.leaving_oncoming_lane
+        ):
+            facts["lane_change"] = {"side": "left", "reason": "blocked_lane"}  # -- hook: finish moving across --
+            return "LEFT_CHANGE", "left"
         blocker = self._blocking_obstacle(tracked, d_ego, world, lines)
+        if blocker is not None and expert_passing.in_oncoming_lane(self.road_map, world, d_ego, cfg.lane_half_width):
+            blocker = None  # -- hook: what stands in the oncoming lane is not ours to pass: back to our lane --
         if blocker is not None:
             facts["obstacle"] = {
                 "kind": blocker.actor.kind.value,
@@ -206,19 +243,37 @@ class ExpertPlanner:
                 "id": blocker.actor.id,
             }
             side = self._free_side(world, tracked, d_ego, blocker)
+            # -- hook: no lane our way round it: through the oncoming lane when it is free (expert_passing.py) --
+            half = world.ego.width / 2 + cfg.corridor_margin_m
+            leaving = self.state.leaving_oncoming_lane or not self.state.oncoming_pass
+            if side is None and expert_passing.oncoming_pass(
+                world, self.road_map, blocker, half, cfg.lane_half_width, d_ego, cfg.passing, leaving
+            ):
+                side = "left"
+                self.state.oncoming_pass = True
+                facts["obstacle"]["through_oncoming_lane"] = True
             facts["obstacle"]["lane_blocked"] = True
             if side is not None:
                 facts["lane_change"] = {"side": side, "reason": "blocked_lane"}
                 return f"{side.upper()}_CHANGE", side
             return turn_path, None
-        if abs(d_ego) > cfg.lane_half_width and not self._bypassing(tracked, d_ego):
+        oncoming = expert_passing.in_oncoming_lane(self.road_map, world, d_ego, cfg.lane_half_width)
+        bypassing = self._bypassing(tracked, d_ego, oncoming)
+        if abs(d_ego) > cfg.lane_half_width and (head_on or not bypassing):
             side = "left" if d_ego < 0 else "right"
-            if self._lane_free(
-                world, tracked, d_ego + (cfg.lane_half_width * 2 if side == "left" else -2 * cfg.lane_half_width)
-            ):
+            target = d_ego + (cfg.lane_half_width * 2 if side == "left" else -2 * cfg.lane_half_width)
+            # -- hook: gap acceptance, and never back into an emergency vehicle's lane (expert_merge.py) --
+            end = expert_merge.lane_end_ahead(world, self.road_map)
+            zipper = end is not None and end < 12.0 and world.ego.speed < 1.0
+            gap = expert_merge.gap(tracked, world.ego, _lane_centre(target, cfg), cfg.lane_half_width, cfg.gaps, zipper)
+            ev_lanes = expert_merge.emergency_lane_centres(world, cfg.lane_half_width, cfg.gaps)
+            keep_out = any(abs(_lane_centre(target, cfg) - c) < cfg.lane_half_width for c in ev_lanes)
+            if gap.ok and not keep_out:
                 facts["lane_change"] = {"side": side, "reason": "route"}
+                self.state.leaving_oncoming_lane = side == "right"
                 return f"{side.upper()}_CHANGE", side
-            facts["lane_change"] = {"side": side, "reason": "route", "waiting_for_gap": True}
+            if not bypassing:  # passing something still: carry on beside it rather than wait there
+                facts["lane_change"] = {"side": side, "reason": "route", "waiting_for_gap": True}
         return turn_path, None
 
     def _blocking_obstacle(
@@ -235,7 +290,12 @@ class ExpertPlanner:
             if 0.0 < t.ahead < cfg.bypass_lookahead_m
             and overlaps_corridor(t.d, t.half_across, d_ego, half)
             and (maneuver is None or t.ahead + world.route_s < maneuver.s_start)
-            and (t.actor.kind.is_static or _disabled(t) or self._stuck(t, tracked, lines, world.time))
+            and (
+                t.actor.kind.is_static
+                or _disabled(t)
+                or self._stuck(t, tracked, lines, world.time)
+                or expert_passing.slow_cyclist(t, cfg.passing)  # -- hook: ride past slow cyclists --
+            )
         ]
         return min(candidates, key=lambda t: t.ahead, default=None)
 
@@ -258,7 +318,9 @@ class ExpertPlanner:
         for side, sign in (("left", 1.0), ("right", -1.0)):
             if self.road_map.neighbour(world.ego_lane_id, side) is None:  # type: ignore[arg-type]
                 continue
-            if self._lane_free(world, tracked, d_ego + sign * 2 * self.config.lane_half_width, blocker.ahead + 10.0):
+            target = d_ego + sign * 2 * self.config.lane_half_width
+            gap = expert_merge.gap(tracked, world.ego, _lane_centre(target, self.config), 1.75, self.config.gaps)
+            if gap.ok:
                 return side
         return None
 
@@ -270,12 +332,20 @@ class ExpertPlanner:
             if not is_vulnerable(t.actor.kind)
         )
 
-    def _bypassing(self, tracked: list[TrackedActor], d_ego: float) -> bool:
+    def _bypassing(self, tracked: list[TrackedActor], d_ego: float, oncoming: bool = False) -> bool:
         """Still next to or before an obstacle in the route lane: do not return to it yet."""
+        cfg = self.config
+        # -- hook: in the oncoming lane only the stretch being passed keeps us there (expert_passing.py) --
+        ahead_m = cfg.passing.start_within_m if oncoming else cfg.bypass_lookahead_m
         return any(
-            -8.0 < t.ahead < self.config.bypass_lookahead_m
-            and (t.actor.kind.is_static or _disabled(t) or t.actor.id in self.state.stationary_since)
-            and abs(t.d) < self.config.lane_half_width
+            -8.0 < t.ahead < ahead_m
+            and (
+                t.actor.kind.is_static
+                or _disabled(t)
+                or t.actor.id in self.state.stationary_since
+                or expert_passing.slow_cyclist(t, cfg.passing)
+            )
+            and overlaps_corridor(t.d, t.half_across, 0.0, cfg.lane_half_width - 0.3)  # reaching into the route lane
             for t in tracked
         )
 
@@ -286,6 +356,9 @@ class ExpertPlanner:
         if self.road_map is None or world.ego_lane_id is None:
             return []
         pos = self.road_map.locate(ego.x, ego.y, ego.yaw)
+        d_route = world.route.project(ego.x, ego.y, s_hint=world.route_s)[1]
+        if expert_passing.in_oncoming_lane(self.road_map, world, d_route, cfg.lane_half_width):  # -- hook --
+            pos = self.road_map.project(world.route.lane_at(world.route_s), ego.x, ego.y)  # our lane's lines count
         if pos is None:
             return []
         turn = maneuver.turn if maneuver is not None else None
@@ -322,12 +395,14 @@ class ExpertPlanner:
     ) -> float:
         """Speed that keeps a safe gap to the lead vehicle in the corridor (inf without one)."""
         cfg = self.config
+        ego_half = half - cfg.corridor_margin_m
         leads = [
             t
             for t in tracked
             if t.ahead > -1.0
-            and not is_vulnerable(t.actor.kind)
+            and (not is_vulnerable(t.actor.kind) or expert_passing.riding_along(t))  # -- hook: cyclists ahead --
             and overlaps_corridor(t.d, t.half_across, corridor, half)
+            and not expert_passing.passes_beside(t, corridor, ego_half, cfg.passing)  # -- hook --
         ]
         lead = min(leads, key=lambda t: t.ahead, default=None)
         if lead is None:
@@ -365,7 +440,7 @@ class ExpertPlanner:
         cfg = self.config
         cap = math.inf
         for t in tracked:
-            if t.ahead < -2.0 or t.actor.kind.is_static:
+            if t.ahead < -2.0 or t.actor.kind.is_static or expert_passing.riding_along(t):  # -- hook: a lead --
                 continue
             vulnerable = is_vulnerable(t.actor.kind)
             merging = t.across_speed * (corridor - t.d) > 0 and abs(t.across_speed) > cfg.merge_lateral_mps
@@ -450,6 +525,46 @@ class ExpertPlanner:
                 stops.append(_Stop(to_junction - world.ego.length / 2 - cfg.line_margin_m, "yield"))
                 return
 
+    # -- long-tail hooks (the rules live in expert_merge.py, expert_passing.py, expert_junction.py) ----------------
+
+    def _maneuver_caps(self, world, tracked, corridor, corridor_half, d_ego, lane_change, stops, facts) -> list:
+        """Speed caps and stops of the long-tail maneuvers: waiting for a gap, a lane that ends, oncoming vehicles
+        cutting into our lane."""
+        cfg, ego = self.config, world.ego
+        wrong_side = expert_passing.in_oncoming_lane(self.road_map, world, d_ego, cfg.lane_half_width)
+        caps = [
+            (cfg.passing.pass_speed + 3.0 if wrong_side else math.inf, "obstacle"),  # no racing on the wrong side
+            (expert_passing.invading_speed(tracked, corridor, ego.width / 2, cfg.passing), "oncoming"),
+            (expert_passing.standing_traffic_speed(tracked, corridor, corridor_half, cfg.passing), "occlusion"),
+        ]
+        if expert_merge.emergency_lane_centres(world, cfg.lane_half_width, cfg.gaps):  # ease off: let it by
+            caps.append((cfg.gaps.emergency_speed_share * world.speed_limit, "emergency_vehicle"))
+        waiting = facts.get("lane_change", {}).get("waiting_for_gap")
+        if waiting:
+            target = d_ego + (2 if facts["lane_change"]["side"] == "left" else -2) * cfg.lane_half_width
+            gap = expert_merge.gap(tracked, ego, _lane_centre(target, cfg), cfg.lane_half_width, cfg.gaps)
+            caps.append((expert_merge.wait_speed(gap, ego, cfg.gaps), "merge"))
+        obstacle = facts.get("obstacle", {})
+        two_way = expert_passing.single_lane_road(self.road_map, world.ego_lane_id) is not None
+        if obstacle.get("lane_blocked") and lane_change is None and two_way and abs(d_ego) < cfg.lane_half_width:
+            stops.append(_Stop(obstacle["distance"] - cfg.passing.wait_back_m, "obstacle"))  # room to steer out
+        if lane_change is None and expert_passing.in_oncoming_lane(self.road_map, world, d_ego, cfg.lane_half_width):
+            for t in expert_passing.oncoming_in_lane(tracked, d_ego, cfg.passing):  # room to steer back in
+                stops.append(_Stop(t.ahead - cfg.passing.wait_back_m, "lead_vehicle"))
+        end = expert_merge.lane_end_ahead(world, self.road_map)
+        if end is not None and lane_change is None:
+            facts.setdefault("merge", {"distance": round(end, 1), "lane_ends": True})
+            stops.append(_Stop(end - cfg.gaps.lane_end_margin_m, "merge"))
+        return caps
+
+    def _give_way_at_junction(self, world: WorldState, maneuver, stops: list[_Stop], facts: dict[str, Any]) -> None:
+        conflict = expert_junction.crossing_conflict(world, self.road_map, maneuver, self.config.junction)
+        if conflict is not None:
+            facts.setdefault("yield", expert_junction.conflict_facts(conflict))
+            stops.append(
+                _Stop(maneuver.s_start - world.route_s - world.ego.length / 2 - self.config.line_margin_m, "yield")
+            )
+
     def _speed_action(
         self, speed: float, wanted: float, stops: list[_Stop], lines: list[float], cap_cause: str
     ) -> tuple[str, str]:
@@ -487,6 +602,12 @@ class ExpertPlanner:
         margin = 0.0 if stop.at_line else cfg.obstacle_margin_m - cfg.line_clearance_m
         comfortable = speed**2 / (2 * cfg.controller_profile_decel)
         return any(stop.distance + margin < line <= comfortable + cfg.controller_line_slack_m for line in lines)
+
+
+def _lane_centre(d: float, cfg: ExpertConfig) -> float:
+    """The route-frame centre of the lane at lateral offset `d` (lanes are 2 x lane_half_width wide)."""
+    width = 2 * cfg.lane_half_width
+    return round(d / width) * width
 
 
 def _disabled(t: TrackedActor) -> bool:

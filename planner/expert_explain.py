@@ -31,7 +31,19 @@ def explain(action: MetaAction, facts: dict[str, Any]) -> str:
         kind = facts["obstacle"]["kind"].replace("_", " ")
         parts.append(f"a {kind} blocks the lane {facts['obstacle']['distance']:.0f} m ahead")
     elif cause == "yield" and "yield" in facts:
-        parts.append("oncoming traffic has the right of way for our left turn")
+        reason = facts["yield"].get("reason", "oncoming")
+        parts.append(
+            {
+                "crossing": f"a {facts['yield']['kind']} crossing the junction has the right of way",
+                "merging": f"a {facts['yield']['kind']} in the lane we turn into has the right of way",
+            }.get(reason, "oncoming traffic has the right of way for our left turn")
+        )
+    elif cause == "merge" and "merge" in facts:
+        parts.append(f"our lane ends in {facts['merge']['distance']:.0f} m and the next lane has no gap yet")
+    elif cause == "emergency_vehicle" and "emergency_vehicle" in facts:
+        parts.append(f"an emergency vehicle is coming up {facts['emergency_vehicle']['distance']:.0f} m behind us")
+    elif cause == "oncoming":
+        parts.append("an oncoming vehicle cuts into our lane")
     else:
         parts.append("the road ahead is clear")
     if "lane_change" in facts and not facts["lane_change"].get("waiting_for_gap"):

@@ -30,7 +30,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("grid", "arterial", "carla") or str(part).startswith(("function-", "tagged-union")):
+        elif part in ("grid", "arterial", "highway", "carla") or str(part).startswith(("function-", "tagged-union")):
             continue  # pydantic's union branch tags are not fields of the file
         else:
             path += f".{part}" if path else str(part)
@@ -91,15 +91,21 @@ def check_placements(scenario: Scenario, route: Route | float, source: str = "<s
     `route` is the planned route (or only its length, which checks placements measured from the start)."""
     length = float(route) if isinstance(route, float | int) else route.length
     problems = []
-    for i, actor in enumerate(scenario.actors):
-        at = actor.at
+    placed = [(f"actors[{i}].at", a.at) for i, a in enumerate(scenario.actors)]
+    placed += [(f"flows[{i}].source", f.source) for i, f in enumerate(scenario.flows)]
+    for field, at in placed:
+        if at.absolute:
+            continue
         if at.junction is None:
             if at.s > length:
-                problems.append(f"actors[{i}].at.s: must be within the route length {length:.1f} m (got {at.s})")
+                problems.append(f"{field}.s: must be within the route length {length:.1f} m (got {at.s})")
         elif not isinstance(route, float | int):
             try:
                 at.frame_pose(route)
             except ValueError as exc:
-                problems.append(f"actors[{i}].at.junction: {exc}")
+                problems.append(f"{field}.junction: {exc}")
+    for i, dist in enumerate(scenario.disturbances):
+        if dist.at_s > length:
+            problems.append(f"disturbances[{i}].at_s: must be within the route length {length:.1f} m (got {dist.at_s})")
     if problems:
         raise ScenarioError(source, problems)

@@ -264,6 +264,11 @@ class Route:
             lo = max(0, self._segment(s_hint - window))
             hi = min(len(self.points) - 1, self._segment(s_hint + window) + 1)
         k, t, d = closest_on_polyline(self.points[lo : hi + 1], x, y)
+        if lo + k == 0 and t <= 0.0:  # behind the start: along the first segment extended backwards
+            a, b = self.points[0], self.points[1]
+            u = (b - a) / float(np.hypot(*(b - a)))
+            rel = np.array([x, y]) - a
+            return float(rel @ u), float(u[0] * rel[1] - u[1] * rel[0])
         return float(self.s[lo + k] + t * (self.s[lo + k + 1] - self.s[lo + k])), d
 
     def lane_at(self, s: float) -> str:
@@ -376,6 +381,11 @@ class RoadMap(Protocol):
 
     def neighbour(self, lane_id: str, side: Literal["left", "right"]) -> str | None:
         """The adjacent same-direction lane on that side, or None."""
+        ...
+
+    def oncoming(self, lane_id: str) -> str | None:
+        """The lane across the centre line running the other way (on a two-way road), or None. Passing an obstacle
+        through it is the only way round where the road has no second lane our way."""
         ...
 
     def turns_ahead(self, lane_id: str) -> tuple[Turn, ...]:

@@ -192,3 +192,22 @@ def summarize(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "decisions": sum(int(r.get("planner_latency_ms", {}).get("count", 0)) for r in results),
         "fallbacks": sum(int(r.get("fallbacks", 0)) for r in results),
     }
+
+
+# Bench2Drive's abilities: every scenario type is tagged with one or more (scenario files' `tags`).
+ABILITIES: tuple[str, ...] = ("Merging", "Overtaking", "Emergency_Brake", "Give_Way", "Traffic_Signs")
+
+
+def per_ability(results: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float | int]]:
+    """Bench2Drive-style ability scores: per ability, over the routes tagged with it, the success rate (what
+    Bench2Drive reports) and the mean driving score; abilities no route carries are left out."""
+    out: dict[str, dict[str, float | int]] = {}
+    for ability in ABILITIES:
+        routes = [r for r in results if ability in (r.get("tags") or [])]
+        if routes:
+            out[ability] = {
+                "routes": len(routes),
+                "success_rate": sum(bool(r.get("success")) for r in routes) / len(routes),
+                "driving_score": sum(float(r["driving_score"]) for r in routes) / len(routes),
+            }
+    return out

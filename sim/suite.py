@@ -18,7 +18,7 @@ from planner.config import ConfigError
 from scenarios import ScenarioError, list_suite, load_scenario
 from sim.builders import RunRouteConfig, backend_factory, controller_factory, planner_factory
 from sim.callbacks import ProgressBar, RunCallback
-from sim.metrics import summarize
+from sim.metrics import per_ability, summarize
 from sim.report import write_report_or_warn
 from sim.results import RESULTS_FILE, MetricsCollector, ResultsWriter, read_results, write_json_atomic
 from sim.runner import ClosedLoopRunner, PlannerSetup, RunnerConfig
@@ -169,6 +169,7 @@ def _fail_fast_on_config(setup: PlannerSetup) -> None:
 
 def write_summary(out_root: Path, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     summary = summarize(results)
+    summary["abilities"] = per_ability(results)
     summary["routes_detail"] = [
         {
             k: r.get(k)
@@ -201,4 +202,9 @@ def summary_markdown(results: Sequence[dict[str, Any]], summary: dict[str, Any])
             f"**{summary['driving_score']:.1f}** | {summary['route_completion']:.1f} | "
             f"{summary['infraction_penalty']:.3f} | {summary['collisions']} | |"
         )
+    abilities = summary.get("abilities") or {}
+    if abilities:
+        rows += ["", "| ability (Bench2Drive) | routes | success | mean DS |", "|---|---:|---:|---:|"]
+        for name, a in abilities.items():
+            rows.append(f"| {name} | {a['routes']} | {100 * a['success_rate']:.0f}% | {a['driving_score']:.1f} |")
     return "\n".join(rows) + "\n"

@@ -47,6 +47,38 @@ from training.rollout import (
 )
 
 SPLITS = ("train", "validation")
+ROUND_SEED_STRIDE = 100_000  # family variant seeds of DAgger round r start r strides after `first_seed`
+
+
+@dataclass(frozen=True)
+class FamilySourceConfig:
+    """Seeded variants of scenario families (scenarios/families.py)."""
+
+    names: tuple[str, ...] = ()  # family names, or ("all",) / "all" for every family
+    variants: int = 0  # variants per family
+    first_seed: int = 0  # variant seeds first_seed .. first_seed + variants - 1 (keep others for evaluation)
+    towns: tuple[str, ...] | None = None  # draw only in these towns (None: every town of each family)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.names, str):
+            object.__setattr__(self, "names", (self.names,))
+        if isinstance(self.towns, str):
+            object.__setattr__(self, "towns", (self.towns,))
+        if self.variants < 0:
+            raise ValueError(f"sources.families.variants must be >= 0, got {self.variants}")
+
+    def family_names(self) -> list[str]:
+        """The families to draw from; with `towns`, only those that can be played in one of them."""
+        from scenarios.families import list_families, town_names
+
+        known = list_families()
+        names = known if "all" in self.names else list(self.names)
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise ValueError(f"sources.families.names: unknown families {unknown}; known: {', '.join(known)}")
+        if self.towns is None:
+            return names
+        return [n for n in names if set(town_names(n)) & set(self.towns)]
 
 
 @dataclass(frozen=True)
@@ -56,6 +88,7 @@ class SourceConfig:
     suite_weather: float = 0.3  # chance that a suite episode runs in another weather preset
     procedural_episodes: int = 20
     procedural: ProceduralConfig = field(default_factory=ProceduralConfig)
+    families: FamilySourceConfig = field(default_factory=FamilySourceConfig)
 
 
 @dataclass(frozen=True)
@@ -137,6 +170,12 @@ def plan_episodes(config: CollectConfig) -> list[Episode]:
                 weather = WEATHER_PRESETS[int(stable_unit("preset", seed) * len(WEATHER_PRESETS))]
             split = split_of(seed, config.validation_fraction)
             episodes.append(Episode(f"{prefix}suite-{stem}-{k:03d}", "suite", seed, split, name, weather))
+    fam = src.families
+    first = fam.first_seed + config.round * ROUND_SEED_STRIDE  # later rounds draw other variants
+    for name in fam.family_names() if fam.variants else []:
+        for seed in range(first, first + fam.variants):
+            split = split_of(seed, config.validation_fraction)
+            episodes.append(Episode(f"{prefix}family-{name}-{seed:05d}", "family", seed, split, name, towns=fam.towns))
     for i in range(src.procedural_episodes):
         seed = int(stable_unit("procedural", config.seed, i, *tag) * 2**31)
         split = split_of(seed, config.validation_fraction)

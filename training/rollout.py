@@ -45,11 +45,12 @@ TRAJECTORIES_DIR = "trajectories"
 @dataclass(frozen=True)
 class Episode:
     key: str  # unique; names the shard, the image folder and the record
-    source: str  # "suite" or "procedural"
-    seed: int  # the run seed (procedural: also the town seed); decides the split
+    source: str  # "suite", "family" or "procedural"
+    seed: int  # the run seed (procedural: also the town seed; family: the variant seed); decides the split
     split: str
-    scenario: str | None = None  # suite name or YAML path (source "suite")
+    scenario: str | None = None  # suite name or YAML path (source "suite"), family name (source "family")
     weather: str | None = None  # overrides the scenario's weather
+    towns: tuple[str, ...] | None = None  # family: draw in these towns only
 
 
 def trajectory_bytes(traj: Trajectory) -> bytes:
@@ -87,6 +88,15 @@ def _load(env: DriveEnv, episode: Episode, config: CollectConfig) -> tuple[Any, 
             scenario = scenario.model_copy(update={"weather": episode.weather})
         try:
             obs, info = env.reset(options={"scenario": scenario, "seed": episode.seed})
+        except Exception as err:
+            raise LoadFailure(f"{type(err).__name__}: {err}") from err
+        return scenario, obs, info
+    if episode.source == "family":
+        from scenarios.families import instantiate
+
+        try:
+            scenario = instantiate(str(episode.scenario), episode.seed, episode.towns)
+            obs, info = env.reset(options={"scenario": scenario, "seed": scenario.seed})
         except Exception as err:
             raise LoadFailure(f"{type(err).__name__}: {err}") from err
         return scenario, obs, info

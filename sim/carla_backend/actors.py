@@ -8,6 +8,11 @@ Behaviours (scenario `behavior.type`) map onto CARLA as follows; a behaviour wit
 - cut_in: autopilot, then a forced lane change towards the ego's route when triggered.
 - run_red_light: autopilot ignoring lights and signs (held still until triggered when it has a trigger).
 - cross: a walker (walker control) or bicycle (constant velocity) crosses the route when triggered.
+- open_door: the parked vehicle opens its door on the side facing the route when triggered.
+- invade: autopilot with a lane offset to its left (the Traffic Manager's vehicle_lane_offset).
+- emergency: autopilot ignoring lights, special lights on, the speed sim/emergency.py asks for every tick; the
+  yield rule judges the ego and the vehicle is destroyed when its scenario ends.
+`hold_until_trigger` keeps a vehicle on its hand brake until its trigger fires.
 """
 
 from __future__ import annotations
@@ -25,17 +30,20 @@ from sim.carla_backend.blueprints import (
     BACKGROUND_WALKERS,
     CARGO_CONE,
     CARGO_OFFSETS,
+    EMERGENCY_VEHICLES,
     WALKER_CONTROLLER,
     blueprint_for,
     pick,
 )
 from sim.carla_backend.frames import box_centre, from_vector, pose_from_transform
 from sim.carla_backend.placement import SpawnPlan, cargo_transforms, crossing_distance
-from sim.core import ActorKind, ActorState, Route
+from sim.core import ActorKind, ActorState, EgoState, Infraction, Route
+from sim.emergency import EmergencyPose, EmergencyVehicles
 
 _WALK_SPEED = {ActorKind.PEDESTRIAN: 1.4, ActorKind.BICYCLE: 4.0}
 _BRAKE_PER_MS2 = 1.0 / 8.0  # brake pedal per m/s^2 of wanted deceleration (full brake ~ 8 m/s^2)
 HAZARD = carla.VehicleLightState(carla.VehicleLightState.LeftBlinker | carla.VehicleLightState.RightBlinker)
+SPECIAL = carla.VehicleLightState(carla.VehicleLightState.Special1 | carla.VehicleLightState.Special2)
 
 
 def kind_of(type_id: str, attributes: dict[str, str]) -> ActorKind:
@@ -76,6 +84,7 @@ class ActorDirector:
         self.library = world.get_blueprint_library()
         self.tracked: list[Tracked] = []
         self.extra: list[Any] = []  # attached cargo and walker controllers: destroyed, not reported
+        self.emergency = EmergencyVehicles()
 
     # ---- scenario actors --------------------------------------------------------------------------------------
     def spawn_scenario(
@@ -83,6 +92,8 @@ class ActorDirector:
     ) -> None:
         for plan in plans:
             bp = blueprint_for(self.library, plan.kind, f"scenario_{plan.index}")
+            if plan.spec.behavior_type == "emergency":
+                bp = pick(self.library, EMERGENCY_VEHICLES, "emergency vehicle")
             z = ground_z(plan.x, plan.y) + (lift if plan.kind != ActorKind.PEDESTRIAN else 1.0)
             actor = self.world.try_spawn_actor(bp, plan.transform(z))
             if actor is None:
@@ -97,6 +108,10 @@ class ActorDirector:
             if plan.kind == ActorKind.BROKEN_VEHICLE:
                 attrs["hazard_lights"] = True
                 actor.set_light_state(HAZARD)
+            if plan.spec.behavior_type == "emergency":
+                attrs.update({"emergency": True, "siren": True})
+                actor.set_light_state(SPECIAL)
+                self.emergency.add(int(actor.id), float(plan.spec.behavior.speed_margin))
             self.tracked.append(Tracked(actor, plan.kind, attrs, plan))
 
     def _load_cargo(self, truck: Any) -> None:
@@ -118,13 +133,18 @@ class ActorDirector:
                     t.actor.set_simulate_physics(False)
                 else:
                     t.actor.apply_control(carla.VehicleControl(hand_brake=True))
+                if spec.behavior_type == "open_door" and spec.trigger is None:
+                    self._start(t)
                 continue
             if plan.kind.is_vehicle and spec.speed > 0:
                 vx, vy = spec.speed * math.cos(plan.yaw), spec.speed * math.sin(plan.yaw)
                 t.actor.set_target_velocity(carla.Vector3D(x=vx, y=-vy, z=0.0))
+            held = spec.behavior is not None and spec.behavior.hold_until_trigger
             if spec.trigger is None:
                 self._start(t)
-            elif plan.kind.is_vehicle and spec.behavior_type in ("follow_lane", "brake", "cut_in"):
+            elif held:
+                self._hold(t)
+            elif plan.kind.is_vehicle and spec.behavior_type in ("follow_lane", "brake", "cut_in", "invade"):
                 self._autopilot(t)  # drives until the trigger changes what it does
             else:
                 self._hold(t)
@@ -143,9 +163,11 @@ class ActorDirector:
             self.tm.set_desired_speed(t.actor, float(speed) * 3.6)
         if b is not None and b.turn:
             self.tm.set_route(t.actor, [b.turn.capitalize()])
-        if spec.behavior_type == "run_red_light":
+        if spec.behavior_type in ("run_red_light", "emergency"):
             self.tm.ignore_lights_percentage(t.actor, 100.0)
             self.tm.ignore_signs_percentage(t.actor, 100.0)
+        if spec.behavior_type == "invade":  # the Traffic Manager offsets to the right for positive values
+            self.tm.vehicle_lane_offset(t.actor, -float(b.offset_m))
 
     def _start(self, t: Tracked) -> None:
         t.started = True
@@ -154,6 +176,11 @@ class ActorDirector:
         spec, btype = plan.spec, plan.spec.behavior_type
         if btype == "stopped":
             self._hold(t)
+        elif btype == "open_door":
+            x, y, _, _ = pose_from_transform(t.actor.get_transform())
+            _, d = self.route.project(x, y)
+            t.actor.open_door(carla.VehicleDoor.FR if d > 0 else carla.VehicleDoor.FL)  # the side facing the route
+            t.attributes.update({"door_open": True, "door_side": "right" if d > 0 else "left"})
         elif btype == "cross":
             b = spec.behavior
             t.cross_speed = (b.speed if b is not None and b.speed else None) or spec.speed or _WALK_SPEED[plan.kind]
@@ -189,8 +216,12 @@ class ActorDirector:
             t.controller.go_to_location(target)
         t.controller.set_max_speed(t.attributes.get("wander_speed", 1.4))
 
-    def update(self, time_s: float, ego_xy: tuple[float, float], dt: float) -> None:
+    def update(self, time_s: float, ego_xy: tuple[float, float], dt: float, ego: EgoState | None = None) -> None:
         """Fire due triggers and advance scripted motions (called before each tick)."""
+        if ego is not None:
+            for ev in self.emergency.active:
+                actor = next(t.actor for t in self.tracked if int(t.actor.id) == ev.actor_id)
+                self.tm.set_desired_speed(actor, self.emergency.wanted_speed(ego, ev.actor_id) * 3.6)
         for t in self.tracked:
             plan = t.plan
             if plan is None:
@@ -242,6 +273,21 @@ class ActorDirector:
             t.actor.apply_control(carla.VehicleControl(brake=1.0))
         if done:
             t.cross_left_m = 0.0
+
+    def judge_emergency(self, time_s: float, dt: float, ego: EgoState) -> list[Infraction]:
+        """The yield-to-emergency-vehicle rule after a tick; emergency vehicles whose scenario ended are destroyed."""
+        poses = {}
+        for t in self.tracked:
+            if any(ev.actor_id == int(t.actor.id) for ev in self.emergency.active):
+                x, y = box_centre(t.actor.get_transform(), t.actor.bounding_box.location)
+                yaw = pose_from_transform(t.actor.get_transform())[3]
+                vx, vy, _ = from_vector(t.actor.get_velocity())
+                poses[int(t.actor.id)] = EmergencyPose(x, y, yaw, math.hypot(vx, vy))
+        events, done = self.emergency.step(time_s, dt, ego, poses)
+        for t in [t for t in self.tracked if int(t.actor.id) in done]:
+            self.tracked.remove(t)
+            t.actor.destroy()
+        return events
 
     # ---- background traffic -----------------------------------------------------------------------------------
     def spawn_background(

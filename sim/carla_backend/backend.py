@@ -21,6 +21,7 @@ from scenarios import ScenarioError, check_placements
 from sim.carla_backend.actors import ActorDirector
 from sim.carla_backend.client import CarlaServerLost, connect
 from sim.carla_backend.config import CarlaConfig, carla_config
+from sim.carla_backend.flows import CarlaFlows
 from sim.carla_backend.frames import (
     along_heading,
     box_centre,
@@ -47,6 +48,7 @@ from sim.core import (
     VehicleControl,
     WorldState,
 )
+from sim.disturbance import ControlDisturbance
 from sim.embedded.backend import navigation_text
 from sim.embedded.infractions import InfractionConfig, InfractionMonitor
 from sim.embedded.lanegraph import LaneGraph
@@ -93,15 +95,19 @@ class CarlaBackend:
     def step(self, control: VehicleControl) -> None:
         s = self._require()
         ego = s.ego
+        control = self.disturbance.apply(control, self.route_s, self.dt)  # loss of control, where the scenario says
         with s.guard("applying the ego control"):
             ego.apply_control(control_to_carla(control))
-            self.director.update(self.time, (self.ego.x, self.ego.y), self.dt)
+            self.director.update(self.time, (self.ego.x, self.ego.y), self.dt, self.ego)
+            self.flows.update(self.director, self.time, (self.ego.x, self.ego.y), self.dt, self.spawn_z)
             apply_wanted(self.lights, self.holds.wanted(self.time, self.light_groups))
         self.frame = s.tick()
         self.time = round(self.time + self.dt, 9)
         self.control = control
         before = self.ego
         self._read_ego()
+        with s.guard("judging the emergency vehicles"):
+            self.infractions.monitor.events.extend(self.director.judge_emergency(self.time, self.dt, self.ego))
         codes = light_codes([color_of(self.lights[lid].state) for lid in self.graph.light_ids])
         moved = math.hypot(self.ego.x - before.x, self.ego.y - before.y)
         self.infractions.update(
@@ -211,12 +217,15 @@ class CarlaBackend:
             raise ScenarioError(source, [f"route: {err} (on {town}; coordinates are ours: y = -CARLA y)"]) from None
         check_placements(scenario, self.plan.route, source)
         plans = plan_actors(scenario.actors, self.plan.route, self.graph, source)
+        self.flows = CarlaFlows(list(scenario.flows), self.plan.route, self.graph, source, np.random.default_rng(seed))
+        self.disturbance = ControlDisturbance(list(scenario.disturbances), np.random.default_rng([seed, 0xD15]))
 
         def ground_z(x: float, y: float) -> float:
             return ground_height(cmap, x, y)
 
         x0, y0, yaw0 = self.plan.route.to_world(0.0)
-        ego = s.spawn_ego(to_transform(x0, y0, ground_z(x0, y0) + cfg.spawn_lift_m, yaw0))
+        self.spawn_z = ground_z(x0, y0) + cfg.spawn_lift_m  # flows enter at about the route's height
+        ego = s.spawn_ego(to_transform(x0, y0, self.spawn_z, yaw0))
         self.director = ActorDirector(s.client, world, s.tm, self.plan.route)
         s.destroy_later(lambda: [*self.director.actor_ids(), int(ego.id)], before=self.director.stop_controllers)
         with s.guard("spawning sensors and actors"):
@@ -232,11 +241,16 @@ class CarlaBackend:
             self.max_steer = math.radians(float(ego.get_physics_control().wheels[0].max_steer_angle))
         self.holds, self.light_groups = LightHolds(), {}
         self.time, self.route_s, self.route_d, self.lane, self.control = 0.0, 0.0, 0.0, -1, VehicleControl()
-        for override in scenario.lights:
+        for i, override in enumerate(scenario.lights):
+            if override.approach != "route":
+                raise ScenarioError(
+                    source, [f"lights[{i}].approach: the CARLA backend forces the route's own light only"]
+                )
             self.force_light(self._light_at(override.junction, source), LightColor(override.state), override.duration_s)
         self._settle(s, ego, float(scenario.ego.speed), yaw0)
         criteria = scenario.criteria
         icfg = InfractionConfig(
+            oncoming_lane_ok=bool(criteria.oncoming_lane_ok),
             blocked_s=float(criteria.blocked_s),
             blocked_speed=cfg.blocked_speed,
             route_deviation_m=cfg.route_deviation_m,

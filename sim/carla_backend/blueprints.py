@@ -19,6 +19,8 @@ BLUEPRINTS: Mapping[ActorKind, Sequence[str]] = {
     ActorKind.PARKED_VEHICLE: ("vehicle.audi.a2", "vehicle.nissan.micra", "vehicle.*"),
     ActorKind.BROKEN_VEHICLE: ("vehicle.tesla.model3", "vehicle.audi.tt", "vehicle.*"),
 }
+EMERGENCY_VEHICLES = ("vehicle.ford.ambulance", "vehicle.dodge.charger_police_2020", "vehicle.carlamotors.firetruck")
+# (on a server without them any car plays the part, its special lights on)
 CARGO_CONE = ("static.prop.constructioncone", "static.prop.trafficcone01")
 # Cones on a truck's load bed, metres in the truck's frame (x forward from its box centre, y left, z above ground).
 CARGO_OFFSETS: Sequence[tuple[float, float, float]] = ((-1.0, 0.5, 1.3), (-1.0, -0.5, 1.3), (-2.0, 0.0, 1.3))

@@ -65,6 +65,14 @@ def _marking(mark: Any) -> Marking:
     return Marking.NONE
 
 
+def _opposite_driving(neighbour: Any, waypoint: Any) -> bool:
+    return (
+        neighbour.lane_type == carla.LaneType.Driving
+        and neighbour.lane_id * waypoint.lane_id < 0
+        and neighbour.road_id == waypoint.road_id
+    )
+
+
 def _same_way_driving(neighbour: Any, waypoint: Any) -> bool:
     return (
         neighbour is not None
@@ -168,6 +176,9 @@ def build_network(
             nb = entry.get_left_lane() if side == "left" else entry.get_right_lane()
             if _same_way_driving(nb, entry) and lane_key(nb) in entries:
                 setattr(lane, side, lane_key(nb))
+        across = entry.get_left_lane()  # the first lane across the centre line, if it runs the other way
+        if across is not None and _opposite_driving(across, entry) and lane_key(across) in entries:
+            lane.opposite = lane_key(across)
         if entry.is_junction:
             junction = entry.get_junction()
             jid = f"j{junction.id}"

@@ -66,6 +66,10 @@ def plan_actor(index: int, spec: Any, route: Route, graph: LaneGraph, source: st
     except ValueError as err:
         raise ScenarioError(source, [f"actors[{index}].at: {err}"]) from None
     yaw = route_yaw + math.radians(float(spec.at.yaw_deg))
+    if spec.behavior_type == "emergency" and not spec.at.absolute:  # it starts behind its placement, out of sight
+        behind = float(spec.behavior.distance_m or 40.0)
+        x, y, route_yaw = route.to_world(spec.at.s - behind, spec.at.d)
+        yaw = route_yaw
     if _crosses(spec) or kind == ActorKind.PEDESTRIAN:
         return SpawnPlan(
             index, kind, x, y, crossing_heading(spec, route_yaw) if _crosses(spec) else yaw, route_yaw, None, spec

@@ -44,7 +44,11 @@ LIGHTS: dict[str, Colour] = {
     "tail_on": (1.0, 0.08, 0.06),
     "tail_off": (0.45, 0.05, 0.05),
     "hazard": (1.0, 0.62, 0.05),
+    "siren_red": (1.0, 0.1, 0.1),
+    "siren_blue": (0.15, 0.35, 1.0),
 }
+EMERGENCY_BODY: Colour = (0.93, 0.93, 0.9)
+DOOR_REACH_M = 1.0  # as sim.embedded.props: an open door adds this much to the box on its side
 # Reference (length, width, height) each model is built at; instances are scaled to the actor's box.
 REFERENCE_SIZE: dict[ActorKind, tuple[float, float, float]] = {
     ActorKind.VEHICLE: (4.6, 1.9, 1.5),
@@ -65,6 +69,8 @@ class ModelKey(NamedTuple):
     colour: int
     cones: bool = False
     hazard: bool = False
+    siren: bool = False
+    door: int = 0  # an open front door: +1 on the left, -1 on the right
 
 
 def model_key(actor: ActorState) -> ModelKey:
@@ -72,14 +78,33 @@ def model_key(actor: ActorState) -> ModelKey:
     n = len(CLOTHES) if kind in (ActorKind.PEDESTRIAN, ActorKind.BICYCLE) else len(VEHICLE_COLOURS)
     colour = actor.id % n if kind not in (ActorKind.CONE, ActorKind.BARRIER) else 0
     hazard = kind == ActorKind.BROKEN_VEHICLE or bool(actor.attributes.get("hazard_lights", False))
-    return ModelKey(kind, colour, cones=actor.attributes.get("cargo") == "cones", hazard=hazard)
+    door = (
+        {"left": 1, "right": -1}.get(str(actor.attributes.get("door_side")), 0)
+        if actor.attributes.get("door_open")
+        else 0
+    )
+    siren = bool(actor.attributes.get("siren"))
+    return ModelKey(kind, colour, actor.attributes.get("cargo") == "cones", hazard, siren, door)
+
+
+def reference_size(key: ModelKey) -> tuple[float, float, float]:
+    length, width, height = REFERENCE_SIZE[key.kind]
+    return length, width + (DOOR_REACH_M if key.door else 0.0), height
 
 
 def build_model(key: ModelKey, weather: Weather) -> MeshBuilder:
     mesh = MeshBuilder(Shading(ambient=weather.ambient, diffuse=weather.sun_colour, sun_dir=weather.sun_dir))
     lights_on = weather.headlights or key.kind == ActorKind.BROKEN_VEHICLE
     if key.kind in (ActorKind.VEHICLE, ActorKind.PARKED_VEHICLE, ActorKind.BROKEN_VEHICLE):
-        _car(mesh, VEHICLE_COLOURS[key.colour], lights_on and key.kind != ActorKind.PARKED_VEHICLE)
+        body = EMERGENCY_BODY if key.siren else VEHICLE_COLOURS[key.colour]
+        # with a door open the box is wider on the door's side: the body sits off its centre, the door fills the rest
+        car = _Shifted(mesh, -key.door * DOOR_REACH_M / 2) if key.door else mesh
+        _car(car, body, lights_on and key.kind != ActorKind.PARKED_VEHICLE)  # type: ignore[arg-type]
+        if key.door:
+            car.box((0.9, key.door * (1.9 / 2 + DOOR_REACH_M / 2), 0.75), (1.1, DOOR_REACH_M, 0.9), body)
+        if key.siren:
+            mesh.box((-0.1, 0.35, 1.5), (0.3, 0.6, 0.14), LIGHTS["siren_red"], emissive=True)
+            mesh.box((-0.1, -0.35, 1.5), (0.3, 0.6, 0.14), LIGHTS["siren_blue"], emissive=True)
     elif key.kind == ActorKind.TRUCK:
         _truck(mesh, VEHICLE_COLOURS[key.colour], lights_on, key.cones)
     elif key.kind == ActorKind.BUS:
@@ -105,6 +130,18 @@ def build_model(key: ModelKey, weather: Weather) -> MeshBuilder:
                     emissive=True,
                 )
     return mesh
+
+
+class _Shifted:
+    """A MeshBuilder whose boxes all move `dy` metres sideways."""
+
+    def __init__(self, mesh: MeshBuilder, dy: float) -> None:
+        self.mesh, self.dy = mesh, dy
+
+    def box(
+        self, centre: tuple[float, float, float], size: tuple[float, float, float], *args: object, **kw: object
+    ) -> None:
+        self.mesh.box((centre[0], centre[1] + self.dy, centre[2]), size, *args, **kw)  # type: ignore[arg-type]
 
 
 def _lamps(mesh: MeshBuilder, length: float, width: float, z: float, on: bool) -> None:
@@ -193,7 +230,7 @@ class ActorPool:
                 node = self._parent.attach_new_node(f"{key.kind.value}#{len(nodes)}")
                 self._template(key).instance_to(node)
                 nodes.append(node)
-            ref = REFERENCE_SIZE[key.kind]
+            ref = reference_size(key)
             for node, actor in zip(nodes, wanted, strict=False):
                 node.set_pos_hpr_scale(
                     actor.x,

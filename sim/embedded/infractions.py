@@ -28,6 +28,7 @@ class InfractionConfig:
     stop_sign_zone_m: float = 8.0  # ... within this distance of the line
     outside_lanes_grace_s: float = 1.0  # time outside the route lanes before it counts
     crossing_dedupe_s: float = 3.0  # one event per approach (several lanes' lines) within this time
+    oncoming_lane_ok: bool = False  # passing through the oncoming lane next to the route is not outside the lanes
 
 
 COLLISION_TYPE = {
@@ -85,9 +86,12 @@ class InfractionMonitor:
         self._stop_key = [g.light_ids[g.light[r]] if g.light[r] >= 0 else g.ids[g.group(int(r))[0]] for r in rows]
         self._zone_min = np.full(len(rows), np.inf)
         self._last_cross: dict[str, float] = {}
-        allowed = set()
+        allowed = set(self.route_lanes)
         for lane in self.route_lanes:
-            allowed.update(g.group(lane) if not g.is_connector[lane] else [lane])
+            if not g.is_connector[lane]:
+                allowed.update(g.group(lane))
+            if self.config.oncoming_lane_ok and g.opposite[lane] >= 0:
+                allowed.add(int(g.opposite[lane]))
         self.allowed_lanes = frozenset(allowed)
         self._contacts: set[int] = set()
         self._off_road = _Latch()

@@ -66,6 +66,8 @@ class LaneGraph:
         self.pred: list[list[int]] = [[self.index[p] for p in ln.predecessors] for ln in lanes]
         self.left = np.array([self.index[ln.left] if ln.left else -1 for ln in lanes])
         self.right = np.array([self.index[ln.right] if ln.right else -1 for ln in lanes])
+        self.opposite = np.array([self.index[ln.opposite] if ln.opposite else -1 for ln in lanes])
+        self.is_parking = np.array([ln.parking for ln in lanes], dtype=bool)
         self._cell = cell
         keys = np.floor(self.points / cell).astype(np.int64)
         order = np.lexsort((keys[:, 1], keys[:, 0]))

@@ -77,15 +77,18 @@ class LightController:
         self.codes = np.where(active, self._forced, codes)
         self._remaining = np.where(active, self._forced_until - t, remaining)
 
-    def force(self, head_id: str, color: LightColor, t: float, duration: float | None = None) -> None:
+    def force(
+        self, head_id: str, color: LightColor, t: float, duration: float | None = None, alone: bool = False
+    ) -> None:
         """Hold a head at `color` (from time t, for `duration` s or for good). The other heads of its junction
-        follow safely: its phase shows the same colour, the crossing phase shows red (green when forcing red)."""
+        follow safely: its phase shows the same colour, the crossing phase shows red (green when forcing red).
+        `alone` forces this head only (a scenario that wants conflicting greens, as the leaderboard's do)."""
         k = self.ids.index(head_id)
         code = COLOR_CODE[color]
         cross = GREEN if code == RED else RED
         until = math.inf if duration is None else t + duration
         for i, j in enumerate(self.junction_of):
-            if j == self.junction_of[k]:
+            if i == k or (j == self.junction_of[k] and not alone):
                 self._forced[i] = code if self.phase[i] == self.phase[k] else cross
                 self._forced_until[i] = until
         self.update(t)

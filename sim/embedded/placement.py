@@ -7,7 +7,10 @@ Behaviours (scenario `behavior.type`):
 - cut_in: follow the lane, then change into the ego's route lane when triggered.
 - run_red_light: wait (if it has a trigger) then drive ignoring lights and junction priority.
 - cross: (pedestrian or bicycle) stand, then cross the route when triggered, `distance_m` (default: mirror of d).
-Without a trigger a behaviour starts at once.
+- open_door: (parked vehicle) open the door on the side facing the route when triggered.
+- invade: follow the lane `offset_m` to its left, into the oncoming lane.
+- emergency: an emergency vehicle `distance_m` behind its placement, faster than the ego (sim/embedded/emergency.py).
+`hold_until_trigger` keeps a vehicle standing until its trigger fires. Without a trigger a behaviour starts at once.
 """
 
 from __future__ import annotations
@@ -39,11 +42,15 @@ def place_actors(world: World, actors: list[Any]) -> int:
         btype = spec.behavior_type
         action, position = None, None
         if kind.is_static:
-            world.props.add(world.graph, aid, kind, x, y, yaw)
-            continue
-        if btype == "cross" or kind == ActorKind.PEDESTRIAN:
+            k = world.props.add(world.graph, aid, kind, x, y, yaw)
+            if btype != "open_door":
+                continue
+            action, position = (lambda k=k: _open_door(world, k)), (lambda x=x, y=y: (x, y))
+        elif btype == "cross" or kind == ActorKind.PEDESTRIAN:
             action, position = _walker(world, aid, kind, spec, x, y, route_yaw)
         else:
+            if btype == "emergency" and not spec.at.absolute:  # it starts `distance_m` behind, out of sight
+                x, y, yaw = world.route.to_world(spec.at.s - _behind(spec), spec.at.d)
             action, position = _vehicle(world, i, aid, kind, spec, x, y, yaw)
         trig = spec.trigger
         if trig is not None and action is not None:
@@ -51,6 +58,20 @@ def place_actors(world: World, actors: list[Any]) -> int:
         elif action is not None:
             action()
     return len(actors) + 1
+
+
+def _behind(spec: Any) -> float:
+    b = spec.behavior
+    return float(b.distance_m) if b is not None and b.distance_m else 40.0
+
+
+def _open_door(world: World, k: int) -> None:
+    """Open the door on the side facing the route."""
+    x, y, yaw = (float(v) for v in world.props.boxes[k, :3])
+    s, _ = world.route.project(x, y)
+    rx, ry, _ = world.route.to_world(s)
+    side = 1.0 if -(rx - x) * math.sin(yaw) + (ry - y) * math.cos(yaw) > 0 else -1.0
+    world.props.open_door(world.graph, k, side)
 
 
 def _walker(world: World, aid: int, kind: ActorKind, spec: Any, x: float, y: float, route_yaw: float) -> tuple:
@@ -92,24 +113,37 @@ def _vehicle(world: World, index: int, aid: int, kind: ActorKind, spec: Any, x: 
     )
     limit = float(g.speed_limit[hit.lane])
     v_des = script.speed if script.speed is not None else (spec.speed if spec.speed > 0 else limit)
-    attrs = {"cargo": spec.cargo} if spec.cargo else {}
-    s = float(np.clip(hit.s, 0.0, g.length[hit.lane]))
-    k = tr.add(aid, kind, hit.lane, s, float(spec.speed), float(v_des), script, attrs)
-    position = lambda k=k: (float(tr.x[k]), float(tr.y[k]))  # noqa: E731
+    attrs: dict[str, object] = {"cargo": spec.cargo} if spec.cargo else {}
     btype = spec.behavior_type
+    if btype == "emergency":
+        attrs.update({"emergency": True, "siren": True})
+    s = float(np.clip(hit.s, 0.0, g.length[hit.lane]))
+    speed = float(spec.speed)
+    if btype == "emergency":  # it comes up from behind, already faster than the ego
+        v_des = speed = max(speed, world.ego.speed + float(b.speed_margin))
+    k = tr.add(aid, kind, hit.lane, s, speed, float(v_des), script, attrs)
+    position = lambda: (float(tr.x[tr.index_of(aid)]), float(tr.y[tr.index_of(aid)]))  # noqa: E731
     if btype == "stopped":
         tr.hold[k], tr.v[k] = True, 0.0
         return None, None
-    if btype == "brake":
-        return (lambda: _brake(world, k)), position
-    if btype == "cut_in":
-        return (lambda: _cut_in(world, k)), position
+    if btype == "invade":
+        tr.offset[k] = float(b.offset_m)
+    if btype == "emergency":
+        tr.ignore_rules[k] = True
+        world.emergency.add(aid, float(b.speed_margin))
+    action = {
+        "brake": lambda: _brake(world, tr.index_of(aid)),
+        "cut_in": lambda: _cut_in(world, tr.index_of(aid)),
+        "run_red_light": lambda: _release(world, tr.index_of(aid)),
+    }.get(btype)
     if btype == "run_red_light":
         tr.ignore_rules[k] = True
-        if spec.trigger is not None:
-            tr.hold[k], tr.v[k] = True, 0.0
-        return (lambda: _release(world, k)), position
-    return None, None
+    held = (btype == "run_red_light" or (b is not None and b.hold_until_trigger)) and spec.trigger is not None
+    if held:
+        tr.hold[k], tr.v[k] = True, 0.0
+        then = action
+        action = lambda: (_release(world, tr.index_of(aid)), then() if then else None)  # noqa: E731
+    return (action, position) if action is not None else (None, None)
 
 
 def _brake(world: World, k: int) -> None:

@@ -40,6 +40,11 @@ class EmbeddedRoadMap:
         nb = int((self.graph.left if side == "left" else self.graph.right)[lane])
         return self.graph.ids[nb] if nb >= 0 else None
 
+    def oncoming(self, lane_id: str) -> str | None:
+        lane = self._lane(lane_id)
+        other = int(self.graph.opposite[lane])
+        return self.graph.ids[other] if other >= 0 else None
+
     def turns_ahead(self, lane_id: str) -> tuple[Turn, ...]:
         lane = self._lane(lane_id)
         while self.graph.is_connector[lane] and self.graph.succ[lane]:

@@ -41,6 +41,8 @@ class Lane:
     stop_line_s: float | None = None  # arc length of the stop line on this lane (at its end, before a junction)
     light_id: str | None = None  # traffic light controlling this lane's stop line
     stop_sign: bool = False  # unsignalised junction entry: stop, then go
+    opposite: str | None = None  # the lane across the centre line, running the other way (two-way roads)
+    parking: bool = False  # a parking lane at the kerb: parked cars stand here, traffic does not drive it
 
 
 @dataclass

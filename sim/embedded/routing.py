@@ -96,6 +96,7 @@ class PlannedRoute:
 
 LANE_CHANGE_M = 14.0
 LANE_CHANGE_COST = 25.0
+LATE_CHANGE = 1e-3  # relative cost added to the way driven before a lane change
 
 
 def _run_legs(graph: LaneGraph, run: list[int], s_in: float, s_out: float | None) -> list[Leg]:
@@ -108,6 +109,8 @@ def _run_legs(graph: LaneGraph, run: list[int], s_in: float, s_out: float | None
     end = graph.length[last] if s_out is None else s_out
     stop = graph.stop_s[last]
     usable = min(end, stop - 8.0 if math.isfinite(stop) else end - 8.0, graph.length[last] - 8.0)
+    if graph.is_parking[first]:  # out of a parking lane at once, not half way down the street
+        usable = min(usable, graph.map_s(first, s_in, last) + 2.0)
     f_out = max(f_in, usable / graph.length[last])
     k = len(run) - 1
     fracs = [f_in + (f_out - f_in) * (i + 1) / (k + 1) for i in range(k)]
@@ -144,32 +147,27 @@ def shortest_sequence(graph: LaneGraph, start: int, s0: float, goal: int, s_goal
         return [start]
     dist: dict[int, float] = {}
     prev: dict[int, int] = {}
-    heap: list[tuple[float, int, int]] = []
-    for nxt in graph.succ[start]:
-        heapq.heappush(heap, (graph.length[start] - s0, nxt, start))
-    for nb in (graph.left[start], graph.right[start]):
-        if nb >= 0:
-            heapq.heappush(heap, (LANE_CHANGE_COST, int(nb), start))
+    entered: dict[int, float] = {}  # arc length where the sequence comes onto each lane (0 unless beside the start)
+    heap: list[tuple[float, int, int, float]] = [(0.0, start, -1, s0)]
     while heap:
-        cost, lane, parent = heapq.heappop(heap)
+        cost, lane, parent, s_in = heapq.heappop(heap)
         if lane in dist:
             continue
-        dist[lane], prev[lane] = cost, parent
-        if lane == goal:
+        dist[lane], prev[lane], entered[lane] = cost, parent, s_in
+        if lane == goal and (lane != start or s_goal >= s0):
             break
         for nxt in graph.succ[lane]:
             if nxt not in dist:
-                heapq.heappush(heap, (cost + graph.length[lane], nxt, lane))
+                heapq.heappush(heap, (cost + graph.length[lane] - s_in, nxt, lane, 0.0))
         for nb in (graph.left[lane], graph.right[lane]):
-            if nb >= 0 and nb not in dist:
-                heapq.heappush(heap, (cost + LANE_CHANGE_COST, int(nb), lane))
+            if nb >= 0 and nb not in dist:  # a change costs a little more the later it comes: change early
+                s_nb = graph.map_s(lane, s_in, int(nb))
+                heapq.heappush(heap, (cost * (1.0 + LATE_CHANGE) + LANE_CHANGE_COST, int(nb), lane, s_nb))
     if goal not in dist:
         raise RouteError(f"no route from lane {graph.ids[start]} to lane {graph.ids[goal]}")
     seq = [goal]
-    while seq[-1] != start or len(seq) == 1:
+    while prev[seq[-1]] >= 0:
         seq.append(prev[seq[-1]])
-        if seq[-1] == start:
-            break
     return seq[::-1]
 
 
@@ -226,6 +224,9 @@ def maneuver_sequence(
     cur = start
     if graph.is_connector[cur]:
         cur = graph.succ[cur][0]
+        seq.append(cur)
+    if cur not in graph.group(cur) and graph.left[cur] >= 0:  # a parking or merge lane: join the traffic first
+        cur = int(graph.left[cur])
         seq.append(cur)
     for m in maneuvers:
         turn = Turn(m)

@@ -16,6 +16,7 @@ import numpy as np
 
 from sim.core import Turn, wrap_angle
 from sim.embedded.geometry import bezier, headings, offset, resample
+from sim.embedded.highway import build_highway
 from sim.embedded.roadnet import (
     Building,
     Crosswalk,
@@ -33,6 +34,7 @@ class TownStyle:
     """Dimensions shared by every generated town (metres)."""
 
     lane_width: float = 3.5
+    parking_width: float = 2.5  # a parking lane at the kerb, where the map asks for one
     sidewalk_width: float = 3.0
     crosswalk_width: float = 3.0
     stop_gap: float = 1.0  # stop line to crosswalk
@@ -63,6 +65,7 @@ class _Layout:
     col_speed: list[float]
     control: dict[tuple[int, int], str]  # "signal" | "stop" | "free"
     curved: dict[str, float] = field(default_factory=dict)  # road id -> lateral amplitude
+    parking: bool = False  # every road gets a parking lane at the kerb on both sides
 
 
 def _arms(lay: _Layout, r: int, c: int) -> list[str]:
@@ -114,6 +117,7 @@ def _grid_layout(spec: Any, rng: np.random.Generator) -> _Layout:
         control,
     )
     _pick_curves(lay, p_curve, rng)
+    lay.parking = bool(_spec_get(spec, "parking", False))
     return lay
 
 
@@ -132,7 +136,9 @@ def _arterial_layout(spec: Any, style: TownStyle) -> _Layout:
                 control[(r, c)] = "signal"
             else:
                 control[(r, c)] = "free" if c in (0, cols - 1) else "stop"
-    return _Layout("arterial", xs, ys, [1, lanes, 1], [1] * cols, [side, speed, side], [side] * cols, control)
+    lay = _Layout("arterial", xs, ys, [1, lanes, 1], [1] * cols, [side, speed, side], [side] * cols, control)
+    lay.parking = bool(_spec_get(spec, "parking", False))
+    return lay
 
 
 def _pick_curves(lay: _Layout, p: float, rng: np.random.Generator, style: TownStyle = TownStyle()) -> None:
@@ -226,7 +232,10 @@ def _build(lay: _Layout, style: TownStyle, rng: np.random.Generator) -> RoadNetw
             for k, lid in enumerate(group):
                 net.lanes[lid].left = group[k - 1] if k > 0 else None
                 net.lanes[lid].right = group[k + 1] if k < n - 1 else None
-        half_w = n * lw
+        net.lanes[fwd[0]].opposite, net.lanes[bwd[0]].opposite = bwd[0], fwd[0]
+        if lay.parking:
+            _parking_lanes(net, style, road_id, ref, n, fwd[-1], bwd[-1])
+        half_w = n * lw + (style.parking_width if lay.parking else 0.0)
         for side in (1, -1):
             walk = resample(offset(ref, side * (half_w + style.sidewalk_width / 2)), 2.0)
             net.sidewalks.append(Sidewalk(f"{road_id}:{'L' if side > 0 else 'R'}", walk, style.sidewalk_width))
@@ -237,6 +246,19 @@ def _build(lay: _Layout, style: TownStyle, rng: np.random.Generator) -> RoadNetw
         _junction(net, lay, style, (r, c), arms)
     _buildings(net, lay, style, rng)
     return net
+
+
+def _parking_lanes(
+    net: RoadNetwork, style: TownStyle, road_id: str, ref: np.ndarray, n: int, kerb_fwd: str, kerb_bwd: str
+) -> None:
+    """A parking lane outside each kerb lane. It links to the kerb lane on its left (a car leaving a parking spot
+    changes lanes into traffic) but not back: traffic never changes into it, and it leads nowhere."""
+    off = n * style.lane_width + style.parking_width / 2
+    for sign, kerb in ((1, kerb_fwd), (-1, kerb_bwd)):
+        lid = f"{road_id}{'+' if sign > 0 else '-'}P"
+        centre = offset(ref, -off) if sign > 0 else offset(ref, off)[::-1]
+        speed = net.lanes[kerb].speed_limit
+        net.lanes[lid] = Lane(lid, resample(centre, 1.0), style.parking_width, speed, road_id, left=kerb, parking=True)
 
 
 def _classify(h_in: float, h_out: float) -> Turn:
@@ -330,7 +352,7 @@ def _junction(
         road_half = len(app.incoming) * style.lane_width
         n = np.array([-u[1], u[0]])
         centre = node + u * (axis_half + style.crosswalk_width / 2)
-        du, dn = u * style.crosswalk_width / 2, n * road_half
+        du, dn = u * style.crosswalk_width / 2, n * (road_half + (style.parking_width if lay.parking else 0.0))
         polygon = np.stack([centre - du - dn, centre + du - dn, centre + du + dn, centre - du + dn])
         light_id = f"{jid}:{arm_in}" if control == "signal" else None
         net.crosswalks.append(Crosswalk(f"{jid}:{arm_in}:cw", polygon, jid, light_id))
@@ -360,7 +382,7 @@ def _junction(
 def _buildings(net: RoadNetwork, lay: _Layout, style: TownStyle, rng: np.random.Generator) -> None:
     lw, sw = style.lane_width, style.sidewalk_width
     max_amp = max((abs(a) for a in lay.curved.values()), default=0.0)
-    clear = sw + style.building_setback + max_amp
+    clear = sw + style.building_setback + max_amp + (style.parking_width if lay.parking else 0.0)
     xs, ys = lay.xs, lay.ys
     # cell edges: (road coordinate, road half width) or None for the outer boundary
     x_edges = [(x, lay.col_lanes[i] * lw) for i, x in enumerate(xs)]
@@ -400,13 +422,16 @@ def _fill_lots(
 
 
 def build_network(spec: Mapping[str, Any] | Any, seed: int, style: TownStyle = TownStyle()) -> RoadNetwork:
-    """A town from a scenario `map:` spec (dict or pydantic model): `{name: grid, ...}` or `{name: arterial, ...}`."""
+    """A town from a scenario `map:` spec (dict or pydantic model): `{name: grid, ...}`, `{name: arterial, ...}` or
+    `{name: highway, ...}` (sim/embedded/highway.py)."""
     name = _spec_get(spec, "name", None)
     rng = np.random.default_rng(seed)
     if name == "grid":
         lay = _grid_layout(spec, rng)
     elif name == "arterial":
         lay = _arterial_layout(spec, style)
+    elif name == "highway":
+        return build_highway(spec, style.lane_width)
     else:
-        raise ValueError(f"the embedded simulator builds maps 'grid' and 'arterial', not {name!r}")
+        raise ValueError(f"the embedded simulator builds maps 'grid', 'arterial' and 'highway', not {name!r}")
     return _build(lay, style, rng)

@@ -118,6 +118,7 @@ class Traffic:
         self.release_in = np.full(n, np.inf)  # s until a braked vehicle drives on
         self.lc_d0, self.lc_t = np.zeros(n), np.zeros(n)
         self.prev_conn = np.zeros(n, dtype=np.int64)
+        self.offset = np.zeros(n)  # m left of the lane centre it keeps (a vehicle invading the oncoming lane)
         self.x, self.y, self.yaw = np.zeros(n), np.zeros(n), np.zeros(n)
 
     # ---- population -----------------------------------------------------------------------------------------
@@ -155,6 +156,7 @@ class Traffic:
             "lc_d0": 0.0,
             "lc_t": 0.0,
             "prev_conn": -1,
+            "offset": 0.0,
             "x": 0.0,
             "y": 0.0,
             "yaw": 0.0,
@@ -167,10 +169,35 @@ class Traffic:
         self._update_poses()
         return k
 
+    _ARRAYS = (
+        "lane", "nxt", "s", "v", "acc", "d", "size", "v_des", "committed", "wait", "hold", "ignore_rules",
+        "forced_decel", "release_in", "lc_d0", "lc_t", "prev_conn", "offset", "x", "y", "yaw",
+    )  # fmt: skip
+
+    def remove(self, k: int) -> None:
+        """Take vehicle k off the map (indices after it shift down by one; look vehicles up by id)."""
+        for name in self._ARRAYS:
+            setattr(self, name, np.delete(getattr(self, name), k, axis=0))
+        for items in (self.ids, self.kinds, self.scripts, self.attributes):
+            del items[k]
+
+    def index_of(self, actor_id: int) -> int:
+        return self.ids.index(actor_id)
+
+    def place(self, k: int, lane: int, s: float) -> None:
+        """Move vehicle k to (lane, s), as a vehicle entering the map there."""
+        self.lane[k], self.s[k] = lane, s
+        self.lc_d0[k], self.lc_t[k], self.d[k] = 0.0, 0.0, 0.0
+        self.committed[k], self.wait[k], self.prev_conn[k] = False, 0.0, -1
+        self.v[k] = min(self.v_des[k], 0.8 * self.g.speed_limit[lane])
+        self.nxt[k, 0] = self._choose(k, lane)
+        self.nxt[k, 1] = self._choose(k, int(self.nxt[k, 0])) if self.nxt[k, 0] >= 0 else -1
+        self._update_poses()
+
     def spawn_random(self, count: int, first_id: int, keep_clear: list[tuple[int, float]]) -> None:
         """Add `count` vehicles on road lanes, spaced out, away from the (lane, s) positions in `keep_clear`."""
         g = self.g
-        roads = np.flatnonzero(~g.is_connector)
+        roads = np.flatnonzero(~g.is_connector & ~g.is_parking)
         weights = g.length[roads] / g.length[roads].sum()
         kinds, probs = list(KIND_MIX), np.array(list(KIND_MIX.values()))
         taken = [(lane, s) for lane, s in keep_clear]
@@ -280,7 +307,9 @@ class Traffic:
         to_end = np.maximum(0.0, length_here - self.s - half)
         turn_cap = np.where(g.turn[self.lane] > 0, cfg.turn_speed, np.sqrt(cfg.turn_speed**2 + 2 * 1.5 * to_end))
         v0 = np.minimum(self.v_des, np.where(turning, turn_cap, np.inf))
-        v0 = np.maximum(np.minimum(v0, g.speed_limit[self.lane] * 1.05), 0.1)
+        # vehicles that ignore the rules (red-light runners, emergency vehicles) ignore the speed limit too
+        v0 = np.where(self.ignore_rules, v0, np.minimum(v0, g.speed_limit[self.lane] * 1.05))
+        v0 = np.maximum(v0, 0.1)
         acc = np.minimum(self._idm(v0, gap, v_lead), self._idm(v0, stop_gap, np.zeros(n)))
         acc = np.where(self.forced_decel > 0, -self.forced_decel, acc)
         acc = np.clip(acc, -cfg.max_decel, cfg.accel)
@@ -411,7 +440,8 @@ class Traffic:
         self.d = self.lc_d0 * (1.0 - u * u * (3.0 - 2.0 * u))
         d_rate = -self.lc_d0 * 6.0 * u * (1.0 - u) / self.cfg.lane_change_s
         self.lc_d0 = np.where(u >= 1.0, 0.0, self.lc_d0)
-        self.x, self.y = x - self.d * np.sin(yaw), y + self.d * np.cos(yaw)
+        lateral = self.d + self.offset
+        self.x, self.y = x - lateral * np.sin(yaw), y + lateral * np.cos(yaw)
         self.yaw = yaw + np.arctan2(d_rate, np.maximum(self.v, 1.0))
 
     # ---- read-out -------------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from sim.core import (
     VehicleControl,
     WorldState,
 )
+from sim.disturbance import ControlDisturbance
+from sim.embedded.flows import Flows
 from sim.embedded.infractions import InfractionConfig, InfractionMonitor
 from sim.embedded.lights import CODE_COLOR, LightController, LightTiming
 from sim.embedded.pedestrians import PedestrianConfig, Pedestrians
@@ -33,6 +35,9 @@ from sim.embedded.roadmap import EmbeddedRoadMap
 from sim.embedded.scenario_map import build_scenario_map, light_stop
 from sim.embedded.traffic import Approach, Obstacles, Traffic, TrafficConfig
 from sim.embedded.vehicle import KinematicBicycle, VehicleParams
+from sim.emergency import EmergencyPose, EmergencyVehicles
+
+WRONG_WAY_ROOM_M = 4.0  # traffic facing the ego in its own lane stops this much further back, leaving it room to go
 
 
 @dataclass(frozen=True)
@@ -91,16 +96,34 @@ class World:
         self.traffic = Traffic(self.graph, cfg.traffic, rng)
         self.pedestrians = Pedestrians(self.network, cfg.pedestrians, rng)
         self.props = Props()
+        self.emergency = EmergencyVehicles()
         self.triggers: list[Trigger] = []
         self.actor_heights: dict[int, float] = {}
         next_id = place_actors(self, list(getattr(sc, "actors", [])))
         n_vehicles = int(getattr(traffic_spec, "vehicles", 0))
+        n_pedestrians = int(getattr(traffic_spec, "pedestrians", 0))
         self.traffic.spawn_random(n_vehicles, next_id, keep_clear=self._ego_clearance())
-        self.pedestrians.spawn_random(int(getattr(traffic_spec, "pedestrians", 0)), next_id + n_vehicles)
+        self.pedestrians.spawn_random(n_pedestrians, next_id + n_vehicles)
+        self._next_id = next_id + n_vehicles + n_pedestrians
         for i, override in enumerate(getattr(sc, "lights", [])):
             self._force_light(override, f"lights[{i}].junction")
+        # flows and disturbances draw from their own streams, so adding one leaves the rest of a world unchanged
+        self.flows = Flows(self, list(getattr(sc, "flows", [])), np.random.default_rng([self.seed, 0xF10]))
+        for i, flow in enumerate(self.flows.flows):
+            trig = flow.spec.trigger
+            if trig is None:
+                self.flows.start(i)
+            else:
+                xy = self.graph.pose1(flow.lane, flow.s)[:2]
+                start = lambda i=i: self.flows.start(i)  # noqa: E731
+                self.triggers.append(Trigger(start, lambda xy=xy: xy, trig.ego_within_m, trig.time_s))
+        stretches = list(getattr(sc, "disturbances", []))
+        self.disturbance = ControlDisturbance(stretches, np.random.default_rng([self.seed, 0xD15]))
         criteria = getattr(sc, "criteria", None)
-        icfg = cfg.infractions or InfractionConfig(blocked_s=float(getattr(criteria, "blocked_s", 60.0)))
+        icfg = cfg.infractions or InfractionConfig(
+            blocked_s=float(getattr(criteria, "blocked_s", 60.0)),
+            oncoming_lane_ok=bool(getattr(criteria, "oncoming_lane_ok", False)),
+        )
         self.monitor = InfractionMonitor(self.graph, self.plan.lane_set, icfg)
         self._refresh_actor_arrays()
         self._actor_cache: tuple[float, tuple[ActorState, ...]] = (-1.0, ())
@@ -115,15 +138,37 @@ class World:
                 out.append((hit.lane, hit.s))
         return out
 
+    def new_actor_id(self) -> int:
+        """A fresh id for an actor that enters the world after it was built (flows)."""
+        self._next_id += 1
+        return self._next_id - 1
+
     def _force_light(self, override: Any, field: str) -> None:
         stop = light_stop(self.plan, int(override.junction), field, str(getattr(self.scenario, "name", "scenario")))
+        light_id = stop.light_id
+        approach = getattr(override, "approach", "route")
+        if approach != "route":
+            jid = self.route.maneuvers[int(override.junction)].junction_id
+            light_id = self._light_of_approach(jid, stop.light_id, approach)
         duration = getattr(override, "duration_s", None)
-        self.lights.force(stop.light_id, LightColor(override.state), self.time, duration)
+        self.lights.force(light_id, LightColor(override.state), self.time, duration, alone=approach != "route")
+
+    def _light_of_approach(self, jid: str, own: str, approach: str) -> str:
+        """The light at junction `jid` facing traffic that comes from our left, right or the opposite side."""
+        heads = self.network.lights
+        travel = heads[own].yaw + math.pi  # heads face the traffic they control
+        wanted = {"opposite": math.pi, "left": -math.pi / 2, "right": math.pi / 2}[approach]
+        for hid in self.network.junctions[jid].light_ids:
+            other = heads[hid].yaw + math.pi
+            if abs(math.remainder(other - travel - wanted, 2 * math.pi)) < 0.5:
+                return hid
+        raise ValueError(f"lights: junction {jid} has no approach from the {approach}")
 
     # ---- the tick ---------------------------------------------------------------------------------------------
     def step(self, control: VehicleControl) -> None:
         dt = self.config.dt
         before = self.ego
+        control = self.disturbance.apply(control, self.track.route_s, dt)
         self.ego_model.step(control, dt)
         self.ego = self.ego_model.ego_state()
         self.time = round(self.time + dt, 9)
@@ -132,6 +177,8 @@ class World:
         self._fire_triggers()
         ext, approach, ego_conn = self._npc_inputs()
         self.traffic.step(dt, self.lights.codes, ext, approach, ego_conn)
+        self.flows.step(dt)
+        self._emergency_vehicles(dt)
         e = self.ego
         ego_box = np.array([[e.x, e.y, e.yaw, e.length, e.width]])
         self.pedestrians.step(dt, self.lights, np.concatenate([ego_box, self.traffic.boxes()]))
@@ -176,6 +223,19 @@ class World:
                 trig.fired = True
                 trig.action()
 
+    def _emergency_vehicles(self, dt: float) -> None:
+        """Emergency vehicles keep their margin over the ego's speed; the yield rule judges, finished ones leave."""
+        tr = self.traffic
+        poses = {}
+        for ev in self.emergency.active:
+            k = tr.index_of(ev.actor_id)
+            tr.v_des[k] = self.emergency.wanted_speed(self.ego, ev.actor_id)
+            poses[ev.actor_id] = EmergencyPose(float(tr.x[k]), float(tr.y[k]), float(tr.yaw[k]), float(tr.v[k]))
+        events, done = self.emergency.step(self.time, dt, self.ego, poses)
+        self.monitor.events.extend(events)
+        for actor_id in done:
+            tr.remove(tr.index_of(actor_id))
+
     def _npc_inputs(self) -> tuple[Obstacles, Approach | None, int]:
         """What NPC vehicles must respect besides each other: the ego, props and pedestrians on the road."""
         g, tr, e = self.graph, self.track, self.ego
@@ -185,16 +245,27 @@ class World:
             hit = g.project(tr.lane, e.x, e.y, s_hint=tr.lane_s, window=3.0)
             lanes.append(tr.lane)
             ss.append(tr.lane_s)
-            vs.append(max(e.speed, 0.0))
-            halves.append(e.length / 2)
+            lane_yaw = g.pose1(tr.lane, tr.lane_s)[2]
+            wrong_way = math.cos(e.yaw - lane_yaw) < 0.0  # passing in the oncoming lane: traffic there stops for it
+            vs.append(0.0 if wrong_way else max(e.speed, 0.0))
+            halves.append(e.length / 2 + (WRONG_WAY_ROOM_M if wrong_way else 0.0))
             side = g.left[tr.lane] if hit.d > 0 else g.right[tr.lane]
-            if side >= 0 and abs(hit.d) + e.width / 2 > g.width[tr.lane] / 2 + 0.2:  # straddling two lanes
-                lanes.append(int(side))
-                ss.append(g.map_s(tr.lane, tr.lane_s, int(side)))
-                vs.append(max(e.speed, 0.0))
-                halves.append(e.length / 2)
+            across = g.opposite[tr.lane] if hit.d > 0 and side < 0 else -1  # half over the centre line
+            if max(side, across) >= 0 and abs(hit.d) + e.width / 2 > g.width[tr.lane] / 2 + 0.2:  # straddling
+                other = int(max(side, across))
+                on_other = g.project(other, e.x, e.y)
+                lanes.append(other)
+                ss.append(on_other.s if across >= 0 else g.map_s(tr.lane, tr.lane_s, other))
+                vs.append(0.0 if across >= 0 else max(e.speed, 0.0))
+                halves.append(e.length / 2 + (WRONG_WAY_ROOM_M if across >= 0 else 0.0))
             if g.is_connector[tr.lane]:
                 ego_conn = tr.lane
+                for hit in g.lanes_near(e.x, e.y, e.width / 2):  # in a junction: in the way of whatever crosses here
+                    if hit.lane != tr.lane and g.is_connector[hit.lane]:
+                        lanes.append(hit.lane)
+                        ss.append(hit.s)
+                        vs.append(0.0)
+                        halves.append(e.length / 2)
             else:
                 conn = next((c for c in g.succ[tr.lane] if c in self.plan.lane_set), -1)
                 if conn >= 0:

@@ -254,7 +254,8 @@ def test_behavior_policy_holds_perturbations_after_warmup() -> None:
 def test_plan_is_fixed_and_config_is_strict() -> None:
     config = CollectConfig(validation_fraction=0.2)
     first, second = plan_episodes(config), plan_episodes(config)
-    assert first == second and len({e.key for e in first}) == len(first) == 18 * 2 + 20
+    suite = len(list((REPO / "scenarios" / "suite").glob("*.yaml")))
+    assert first == second and len({e.key for e in first}) == len(first) == suite * 2 + 20
     assert 0.05 < np.mean([e.split == "validation" for e in first]) < 0.4
     assert all(e.split == split_of(e.seed, 0.2) for e in first)
     with pytest.raises(ConfigError, match="workerz"):

@@ -27,6 +27,7 @@ BLUEPRINTS = {
     "vehicle.audi.a2": ("4", "car"),
     "vehicle.tesla.model3": ("4", "car"),
     "vehicle.carlamotors.european_hgv": ("4", "truck"),
+    "vehicle.ford.ambulance": ("4", "van"),
     "walker.pedestrian.0001": (None, None),
     "static.prop.trafficcone01": (None, None),
     "static.prop.constructioncone": (None, None),
@@ -80,7 +81,7 @@ class Actor:
         self.is_alive = True
 
     def __getattr__(self, name: str) -> Any:  # setters the backend calls that change nothing here
-        if name.startswith(("set_", "enable_", "disable_", "go_to", "start", "stop")):
+        if name.startswith(("set_", "enable_", "disable_", "go_to", "start", "stop", "open_door")):
             self.server.check()
             return lambda *args: self.calls.append((name, args))
         raise AttributeError(name)
