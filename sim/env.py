@@ -345,14 +345,43 @@ class DriveEnv(gym.Env):
         }
 
 
+class DriveVectorEnv(gym.vector.AsyncVectorEnv):
+    """Worker-process environments whose infos may hold arrays of different lengths per environment.
+
+    A step's `info["trajectory"]` has one row per tick it ran: fewer when the episode ended inside the step, one after
+    an autoreset. Gymnasium stacks array infos into one `(num_envs, ...)` array and fails on such a step; here each
+    array info becomes an object array of the environments' own arrays. `close()` never waits for ever: a pending call
+    or a stuck worker is given `timeout` seconds, then the workers are terminated.
+    """
+
+    close_timeout_s: ClassVar[float] = 30.0
+
+    def _add_info(self, vector_infos: dict[str, Any], env_info: dict[str, Any], env_num: int) -> dict[str, Any]:
+        arrays = {k: v for k, v in env_info.items() if isinstance(v, np.ndarray)}
+        rest = {k: v for k, v in env_info.items() if k not in arrays}
+        infos = super()._add_info(vector_infos, rest, env_num)
+        for key, value in arrays.items():
+            column = infos.get(key)
+            if column is None:
+                column = np.full(self.num_envs, None, dtype=object)
+            column[env_num] = value
+            mask = infos.get(f"_{key}", np.zeros(self.num_envs, dtype=np.bool_))
+            mask[env_num] = True
+            infos[key], infos[f"_{key}"] = column, mask
+        return infos
+
+    def close_extras(self, timeout: float | None = None, terminate: bool = False) -> None:
+        super().close_extras(timeout=self.close_timeout_s if timeout is None else timeout, terminate=terminate)
+
+
 def make_vector_env(
     num_envs: int, config: DriveEnvConfig | Mapping[str, Any] | None = None, context: str | None = "spawn"
-) -> gym.vector.AsyncVectorEnv:
+) -> DriveVectorEnv:
     """`num_envs` environments in worker processes (one per core is the useful maximum)."""
     if num_envs < 1:
         raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
     fns = [lambda: DriveEnv(config) for _ in range(num_envs)]
-    return gym.vector.AsyncVectorEnv(fns, context=context)
+    return DriveVectorEnv(fns, context=context)
 
 
 if ENV_ID not in gym.registry:

@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env
 import sim.env  # noqa: F401  (registers alphadrive/Drive-v0)
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS
 from planner.config import ConfigError
-from sim.env import ENV_ID, DriveEnv, action_of, index_of, make_vector_env
+from sim.env import ENV_ID, DriveEnv, DriveVectorEnv, action_of, index_of, make_vector_env
 
 SHORT_ROAD = {
     "name": "short_road",
@@ -162,3 +162,29 @@ def test_vector_env_steps_environments_in_worker_processes(short_road: str) -> N
         assert len(info["expert"]) == 2
     finally:
         envs.close()
+
+
+def test_vector_env_survives_episodes_ending_inside_a_step(tmp_path: Path) -> None:
+    # Two route lengths, so the episodes end at different steps: one environment's step then runs fewer ticks than the
+    # other's, and the step after it autoresets (a one-row trajectory) while the other drives a whole step.
+    paths = []
+    for length in (30, 60):
+        path = tmp_path / f"road_{length}.yaml"
+        path.write_text(yaml.safe_dump({**SHORT_ROAD, "route": {"maneuvers": ["straight"], "length_m": length}}))
+        paths.append(str(path))
+    envs = DriveVectorEnv([lambda p=p: DriveEnv({"scenarios": [p], "sim": NO_CAMERA}) for p in paths], context="spawn")
+    try:
+        _, info = envs.reset(seed=[0, 1])
+        lengths, ended = set(), np.zeros(2, dtype=bool)
+        for _ in range(40):
+            _, _, terminated, truncated, info = envs.step(np.stack(info["expert_index"]))
+            rows = [len(t) for t in info["trajectory"]["t"]]
+            lengths.add(tuple(rows))
+            ended |= terminated | truncated
+            if ended.all():
+                break
+        assert ended.all()
+        assert any(a != b for a, b in lengths), lengths
+    finally:
+        envs.close()
+    assert all(not p.is_alive() for p in envs.processes)
