@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import AutoModelForImageTextToText, AutoProcessor, Qwen2VLForConditionalGeneration
+from transformers import (
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    Qwen2VLForConditionalGeneration,
+    Qwen2VLImageProcessor,
+)
 
 from planner.actions import SPEED_ACTIONS, MetaAction, format_answer
 from planner.prompt import build_messages
@@ -61,3 +66,28 @@ def test_bad_size_is_rejected() -> None:
         resolve_size("huge")
     with pytest.raises(ValueError, match="mrope_section"):
         resolve_size("test", text_hidden=96)
+
+
+@pytest.mark.parametrize(("size", "tokens"), [("test", 6), ("small", 18), ("cpu", 170)])
+def test_image_tokens_per_frame_of_each_preset(size: str, tokens: int) -> None:
+    spec = resolve_size(size)
+    processor = Qwen2VLImageProcessor(min_pixels=spec.min_pixels, max_pixels=spec.max_pixels)
+    grid = processor(images=[np.zeros((270, 480, 3), np.uint8)], return_tensors="pt")["image_grid_thw"]
+    assert int(grid.prod()) // 4 == tokens
+
+
+def test_cpu_preset_loads_through_auto_classes_and_fits_the_checkpoint_budget(tmp_path: Path) -> None:
+    path = build_tiny_model(tmp_path / "cpu", "cpu", seed=0)
+    processor = AutoProcessor.from_pretrained(path)
+    model = AutoModelForImageTextToText.from_pretrained(path)
+    assert isinstance(model, Qwen2VLForConditionalGeneration)
+    assert sum(p.numel() for p in model.parameters()) <= 6_000_000
+    assert (path / "model.safetensors").stat().st_size <= 30 * 1024 * 1024
+    text = processor.apply_chat_template(build_messages(8.0, "Go straight"), add_generation_prompt=True, tokenize=False)
+    frame = Image.fromarray(np.zeros((270, 480, 3), np.uint8))
+    inputs = processor(text=[text], images=[frame], return_tensors="pt")
+    assert inputs["image_grid_thw"].tolist() == [[1, 20, 34]]  # 280x476 px: the whole frame, 170 merged tokens
+    assert int((inputs["input_ids"] == model.config.image_token_id).sum()) == 170
+    with torch.inference_mode():
+        out = model(**inputs)
+    assert out.logits.shape[:2] == inputs["input_ids"].shape
