@@ -14,6 +14,7 @@ tasks run at once, each task holding one slot, passed to it as `slot=`, while it
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -115,7 +116,7 @@ def fan_out(
             for done in engine.wait(POLL_S):
                 finish(done)
         if holding and stop.requested:
-            engine.interrupt(stop.signum or 2)
+            engine.interrupt(stop.signum or signal.SIGINT)
             deadline = time.monotonic() + grace_s
             while holding and time.monotonic() < deadline:
                 for done in engine.wait(POLL_S):
