@@ -3,10 +3,11 @@ the data it collected.
 
     uv run python benchmarks/bench_collect.py                               # conf/collect.yaml defaults, 2 workers
     uv run python benchmarks/bench_collect.py workers=1 sources.procedural_episodes=40
+    uv run python benchmarks/bench_collect.py executor=ray                  # episodes as Ray tasks (a local Ray)
 
 Arguments are Hydra overrides of conf/collect.yaml; the output goes to a temporary directory unless `output_dir=` is
 given. The clock covers the whole collection (worker start-up and every episode's town building included).
-Writes benchmarks/results/bench_collect.json.
+Writes benchmarks/results/bench_collect.json (bench_collect_ray.json with executor=ray).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main(overrides: list[str]) -> None:
         "cpu_count": os.cpu_count(),
         "load_average_before_after": [load_before[0], os.getloadavg()[0]],
         "workers": config.workers,
+        "executor": config.executor,
         "camera": dict(config.sim.get("camera", {})),
         "render": config.sim.get("render", True),
         "image_format": config.image_format,
@@ -59,10 +61,19 @@ def main(overrides: list[str]) -> None:
         "labeller_agreement": agreement,
         "labeller_agreement_on_policy": on_policy,
     }
-    out = Path("benchmarks/results/bench_collect.json")
+    out = Path(f"benchmarks/results/bench_collect{'_ray' if config.executor == 'ray' else ''}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    keys = ("workers", "camera", "episodes", "samples", "wall_s", "samples_per_hour", "load_average_before_after")
+    keys = (
+        "executor",
+        "workers",
+        "camera",
+        "episodes",
+        "samples",
+        "wall_s",
+        "samples_per_hour",
+        "load_average_before_after",
+    )
     print(json.dumps({k: report[k] for k in keys}, indent=2))
     print(f"wrote {out}")
 

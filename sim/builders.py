@@ -20,6 +20,7 @@ from controller.meta_action import MetaActionController, MetaActionControllerCon
 from planner.config import ConfigError, from_mapping, plain
 from planner.interface import Planner
 from sim.core import Backend, RoadMap
+from sim.fanout import RayConfig, check_executor
 from sim.protocols import DEFAULT_PROTOCOL
 from sim.video import VideoConfig
 
@@ -54,11 +55,24 @@ class RunRouteConfig:
     sim: dict[str, Any] = field(default_factory=lambda: {"name": "embedded"})
     planner: dict[str, Any] = field(default_factory=lambda: {"name": "expert"})
     controller: MetaActionControllerConfig = field(default_factory=MetaActionControllerConfig)
+    repeats: int = 1  # runs of every route, under seeds counting up from `seed` (or the scenario's own)
+    seeds: tuple[int, ...] = ()  # or the exact seeds every route runs under
+    executor: str = "local"  # local: this machine's cores | ray: Ray tasks (a local Ray, or ray.address)
+    workers: int | None = None  # local: processes (null: one per core; 1: this process) | ray: routes in flight
+    ray: RayConfig = field(default_factory=RayConfig)
+    servers: tuple[str, ...] = ()  # CARLA servers "host:port[:tm_port]" the routes share, one route per server
 
     def __post_init__(self) -> None:
         from sim.runner import RunnerConfig
 
         RunnerConfig(self.plan_period, self.planner_timeout_s, self.timeout_s, self.protocol)  # the runner's rules
+        check_executor(self.executor, self.workers)
+        if self.repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {self.repeats}")
+        if self.seeds and (self.repeats != 1 or self.seed is not None):
+            raise ValueError("give `seeds`, or `seed` and `repeats`, not both")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {list(self.seeds)}")
 
 
 def load_run_config(cfg: Any) -> RunRouteConfig:

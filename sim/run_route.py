@@ -4,6 +4,8 @@
     python sim/run_route.py scenario=path/to/my.yaml planner=constant plan_period=0.5 video.enabled=false
     python sim/run_route.py scenario=suite planner=expert output_dir=outputs/suite_expert   # rerun to resume
     python sim/run_route.py -m scenario=red_light_stop,jaywalker planner=expert
+    python sim/run_route.py scenario=suite repeats=3 workers=2                 # every route under 3 seeds, 2 cores
+    python sim/run_route.py scenario=suite executor=ray ray.address=auto       # on a running Ray cluster
 
 Exit codes: 0 every route reached a verdict; 1 a route could not be driven (planner setup or simulator failure);
 2 bad scenario or configuration, reported before any simulation; 130 interrupted.
@@ -23,6 +25,7 @@ from scenarios import ScenarioError
 from sim.builders import RunRouteConfig, load_run_config
 from sim.cli import ensure_console_logging, hydra_entry, log_file
 from sim.report import write_report_or_warn
+from sim.stats import format_interval
 from sim.status import Status
 from sim.stop import StopRequest
 from sim.suite import check_jobs, fallback_warning, is_suite, plan_jobs, run_jobs, write_summary
@@ -44,8 +47,9 @@ def _drive(cfg: DictConfig, stop: StopRequest) -> int:
         config = load_run_config(cfg)
         hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
         out_root = Path(config.output_dir or (hydra_cfg.runtime.output_dir if hydra_cfg else "outputs/run_route"))
+        out_root = out_root.absolute()  # workers may run elsewhere than this directory
         choice = hydra_cfg.runtime.choices.get("planner") if hydra_cfg else None
-        jobs = plan_jobs(config.scenario, out_root)
+        jobs = plan_jobs(config.scenario, out_root, config.seed, config.repeats, config.seeds)
         check_jobs(jobs, config.sim)
     except (ScenarioError, ConfigError) as err:
         log.error("error: %s", err)
@@ -66,10 +70,11 @@ def _drive_jobs(jobs: list, config: RunRouteConfig, choice: str | None, out_root
     if stop.requested:
         log.warning("interrupted: partial results stay in %s", out_root)
         return EXIT_INTERRUPTED
-    if is_suite(config.scenario):
+    if is_suite(config.scenario) or len(jobs) > 1:
         summary = write_summary(out_root, results)
+        overall = summary["stats"]["overall"]
         log.info(
-            f"suite: {summary['routes']} routes, mean DS {summary['driving_score']:.1f}, "
+            f"suite: {summary['routes']} routes, mean DS {format_interval(overall['driving_score'])} (95% CI), "
             f"RC {summary['route_completion']:.1f}, IS {summary['infraction_penalty']:.3f}, "
             f"success {100 * summary['success_rate']:.0f}% -> {out_root / 'summary.md'}"
         )

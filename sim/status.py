@@ -52,6 +52,8 @@ class Ending(str, Enum):
     BLOCKED = "blocked"  # the backend reported the ego stuck
     ROUTE_DEVIATION = "route_deviation"  # the backend reported the ego far off its route
     INTERRUPTED = "interrupted"  # KeyboardInterrupt / SIGTERM
+    WORKER_LOST = "worker_lost"  # the worker process (or machine) running the route died
+    WORKER_ERROR = "worker_error"  # the harness raised in the worker outside the runner
 
 
 STATUS_OF: Mapping[Ending, Status] = {
@@ -67,6 +69,8 @@ STATUS_OF: Mapping[Ending, Status] = {
     Ending.BLOCKED: Status.BLOCKED,
     Ending.ROUTE_DEVIATION: Status.DEVIATED,
     Ending.INTERRUPTED: Status.INTERRUPTED,
+    Ending.WORKER_LOST: Status.SIMULATION_CRASHED,
+    Ending.WORKER_ERROR: Status.SIMULATION_CRASHED,
 }
 
 

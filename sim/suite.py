@@ -1,42 +1,40 @@
-"""Drive one scenario or a whole suite with one planner, write per-route results and videos, and a suite summary.
+"""Drive one scenario or a whole suite with one planner, each route under one or several seeds, fanned out over local
+worker processes or Ray (`sim.fanout`) and a pool of CARLA servers; write per-route results and a suite summary
+with confidence intervals (`sim.stats`).
 
 Layout: a single scenario writes `results.json` and `review.mp4` into the output directory; a suite (`suite`, or a
-directory of scenario files) writes one sub-directory per scenario plus `summary.json` and `summary.md`. Each
-finished route's results.json is its checkpoint: rerunning with the same output directory skips routes that already
-hold a verdict (see `RERUN_ON_RESUME`).
+directory of scenario files) writes one sub-directory per scenario plus `summary.json` and `summary.md`. A route run
+under several seeds (`repeats`, `seeds`) gets one sub-directory per seed, `seed_<n>`. Each finished route's
+results.json is its checkpoint: rerunning with the same output directory skips routes that already hold a verdict
+(see `RERUN_ON_RESUME`), whichever engine drove them.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from planner.config import ConfigError
 from scenarios import ScenarioError, list_suite, load_scenario
-from sim.builders import RunRouteConfig, backend_factory, controller_factory, planner_factory
-from sim.callbacks import ProgressBar, RunCallback
+from sim.builders import RunRouteConfig, backend_factory, planner_factory
+from sim.fanout import Done, Task, fan_out, in_process
+from sim.fanout.progress import FanOutProgress
 from sim.metrics import per_ability, summarize
 from sim.report import write_report_or_warn
-from sim.results import RESULTS_FILE, MetricsCollector, ResultsWriter, read_results, write_json_atomic
-from sim.runner import ClosedLoopRunner, PlannerSetup, RunnerConfig
+from sim.results import RESULTS_FILE, read_results, write_json_atomic
+from sim.route_task import CONFIG_ERROR, VIDEO_FILE, RouteDriver, RouteJob, drive_route
+from sim.server_pool import parse_servers
+from sim.stats import format_interval, suite_stats
 from sim.status import RERUN_ON_RESUME, Ending, Status
 from sim.stop import StopRequest
-from sim.video import VideoRecorder
 
-VIDEO_FILE = "review.mp4"
+__all__ = ["SUITE", "VIDEO_FILE", "RouteJob", "check_jobs", "is_suite", "plan_jobs", "run_jobs", "write_summary"]
+
 logger = logging.getLogger("sim.suite")
 SUITE = "suite"
-
-
-@dataclass(frozen=True)
-class RouteJob:
-    source: str  # what the user named: a suite name or a path
-    scenario: Any  # the validated scenario
-    out_dir: Path
-    resumable: bool = True  # part of a suite: a finished results.json there means done
 
 
 def is_suite(spec: str) -> bool:
@@ -44,17 +42,40 @@ def is_suite(spec: str) -> bool:
     return spec == SUITE or Path(spec).is_dir()
 
 
-def plan_jobs(spec: str, out_root: Path) -> list[RouteJob]:
-    """Validate every scenario before anything is simulated; raises ScenarioError naming file and field."""
+def run_seeds(scenario: Any, seed: int | None = None, repeats: int = 1, seeds: Sequence[int] = ()) -> list[int | None]:
+    """The seeds a route runs under: `seeds`, else `repeats` seeds counting up from `seed` (or the scenario's own;
+    one repeat keeps None, "the scenario's own seed")."""
+    if seeds:
+        return list(seeds)
+    if repeats == 1:
+        return [seed]
+    base = int(scenario.seed if seed is None else seed)
+    return [base + k for k in range(repeats)]
+
+
+def plan_jobs(
+    spec: str, out_root: Path, seed: int | None = None, repeats: int = 1, seeds: Sequence[int] = ()
+) -> list[RouteJob]:
+    """Validate every scenario before anything is simulated (ScenarioError naming file and field); one job per
+    route and seed."""
     if spec == SUITE:
-        return [RouteJob(n, load_scenario(n), out_root / n) for n in list_suite()]
-    if Path(spec).is_dir():
+        found = [(n, load_scenario(n), out_root / n) for n in list_suite()]
+    elif Path(spec).is_dir():
         files = sorted(p for p in Path(spec).iterdir() if p.suffix in (".yaml", ".yml"))
-        jobs = [RouteJob(str(f), load_scenario(f), out_root / f.stem) for f in files]
-        if not jobs:
+        found = [(str(f), load_scenario(f), out_root / f.stem) for f in files]
+        if not found:
             raise ScenarioError(spec, ["<directory>: no scenario files (*.yaml) in it"])
-        return jobs
-    return [RouteJob(spec, load_scenario(spec), out_root, resumable=False)]
+    else:
+        found = [(spec, load_scenario(spec), out_root)]
+    jobs = []
+    for source, scenario, out_dir in found:
+        route_seeds = run_seeds(scenario, seed, repeats, seeds)
+        if len(route_seeds) == 1:
+            jobs.append(RouteJob(source, scenario, out_dir, is_suite(spec), route_seeds[0], scenario.name))
+            continue
+        for s in route_seeds:
+            jobs.append(RouteJob(source, scenario, out_dir / f"seed_{s}", True, s, f"{scenario.name} seed {s}"))
+    return jobs
 
 
 def check_jobs(jobs: Sequence[RouteJob], sim_config: Mapping[str, Any]) -> None:
@@ -85,65 +106,89 @@ def run_jobs(
     jobs: Sequence[RouteJob],
     config: RunRouteConfig,
     planner_choice: str | None = None,
-    log: Any = None,
+    log: Callable[[str], Any] | None = None,
     stop: StopRequest | None = None,
 ) -> list[dict[str, Any]]:
-    """Drive every job (skipping finished ones when `config.resume`); returns each route's results in job order.
-
-    A requested stop ends the current route as "Interrupted" (its results and video written) and skips the rest."""
+    """Drive every job (skipping finished ones when `config.resume`) on the configured engine; returns the routes'
+    results in job order. A requested stop ends the running routes as "Interrupted" and starts no other; a worker
+    that dies fails its route ("Failed - Simulation crashed", with the reason) and the others go on."""
     stop = stop or StopRequest()
     log = log or logger.info
-    make_planner, privileged, planner_name = planner_factory(config.planner, planner_choice)
-    setup = PlannerSetup(make_planner, config.planner_setup_timeout_s, planner_name, stop)
-    make_backend, backend_name = backend_factory(config.sim)
-    runner_config = RunnerConfig(
-        plan_period=config.plan_period,
-        planner_timeout_s=config.planner_timeout_s,
-        timeout_s=config.timeout_s,
-        protocol=config.protocol,
-    )
-    all_results: list[dict[str, Any]] = []
+    planner_factory(config.planner, planner_choice)  # unknown planner names and simulator keys are bad input ...
+    backend_factory(config.sim)  # ... reported before any route starts
+    servers = parse_servers(config.servers, config.sim) or None
+    results: dict[str, dict[str, Any]] = {}
+    todo = []
     for job in jobs:
         done = finished_results(job.out_dir) if config.resume and job.resumable else None
-        if done is not None:
-            log(f"[skip] {job.scenario.name}: already finished ({done['status']}) in {job.out_dir}")
-            all_results.append(done)
+        if done is None:
+            todo.append(job)
             continue
-        _fail_fast_on_config(setup)
-        collector = MetricsCollector(job.out_dir / VIDEO_FILE if config.video.enabled else None, config.video)
-        callbacks: list[RunCallback] = [collector]
-        if config.video.enabled:
-            video = VideoRecorder(job.out_dir / VIDEO_FILE, config.video)
-            callbacks.append(video)
-        if config.progress:
-            callbacks.append(ProgressBar())
-        callbacks.append(ResultsWriter(collector, job.out_dir / RESULTS_FILE, config.results_every_s))
-        runner = ClosedLoopRunner(
-            make_backend,
-            setup,
-            controller_factory(config.controller),
-            runner_config,
-            callbacks,
-            privileged=privileged,
-            backend_name=backend_name,
+        log(f"[skip] {job.name}: already finished ({done['status']}) in {job.out_dir}")
+        results[job.key] = done
+    workers = config.workers or (len(servers) if servers else None)
+    here = in_process(config.executor, workers, len(todo))
+    progress = FanOutProgress(len(jobs), len(jobs) - len(todo), enabled=config.progress and len(jobs) > 1)
+    say = log
+    driver = RouteDriver(config, planner_choice) if here else None
+    bad_config: list[str] = []
+
+    def on_done(done: Done) -> None:
+        job = by_key[done.key]
+        if done.ok and CONFIG_ERROR in done.value:
+            bad_config.append(done.value[CONFIG_ERROR])
+            stop.request()
+            return
+        if not done.ok:
+            if stop.requested:  # ended with the run: a rerun drives it again
+                _mark_interrupted(job, done.error or "stopped")
+                return
+            done = Done(done.key, _mark_failed(job, config, done), None)
+        results[job.key] = done.value
+        _log_route(say, job, done.value)
+        progress.finished(failed=str(done.value.get("status", "")).startswith("Failed"))
+
+    by_key = {job.key: job for job in todo}
+    task = functools.partial(drive_route, driver=driver) if driver else drive_route
+    show_route_bar = here and config.progress
+    tasks = [Task(job.key, (job, config, planner_choice, show_route_bar)) for job in todo]
+    try:
+        killed = fan_out(
+            task,
+            tasks,
+            on_done,
+            executor=config.executor,  # type: ignore[arg-type]
+            workers=workers,
+            ray=config.ray,
             stop=stop,
+            slots=servers,
+            pass_stop=True,
         )
-        outcome = runner.run(job.scenario, job.source, config.seed)
-        results = collector.results()
-        log(
-            f"[{results['status']}] {job.scenario.name}: DS {results['driving_score']:.1f} "
-            f"RC {results['route_completion']:.1f} IS {results['infraction_penalty']:.3f} -> {job.out_dir}"
-        )
-        if outcome.error:
-            log(f"    {outcome.error['kind']}: {outcome.error['message']}")
-        warning = fallback_warning(results["fallbacks"], results["planner_latency_ms"]["count"])
-        if warning:
-            log(f"    warning: {warning}")
-        all_results.append(results)
-        if outcome.ending is Ending.INTERRUPTED:
-            break
-    setup.caller.close()
-    return all_results
+        for key in killed:
+            _mark_interrupted(by_key[key], "its worker was killed when the run stopped")
+    finally:
+        progress.close()
+        if driver is not None:
+            driver.close()
+    if bad_config:
+        raise ConfigError(bad_config[0])
+    return [results[job.key] for job in jobs if job.key in results]
+
+
+def _log_route(say: Callable[[str], Any], job: RouteJob, results: dict[str, Any]) -> None:
+    say(
+        f"[{results['status']}] {job.name}: DS {results['driving_score']:.1f} "
+        f"RC {results['route_completion']:.1f} IS {results['infraction_penalty']:.3f} -> {job.out_dir}"
+    )
+    error = results.get("error")
+    if error:
+        say(f"    {error['kind']}: {error['message']}")
+    warning = fallback_warning(results.get("fallbacks", 0), (results.get("planner_latency_ms") or {}).get("count", 0))
+    if warning:
+        say(f"    warning: {warning}")
+    retried = results.get("retried")
+    if retried:
+        say(f"    retried once after {retried['status']} ({retried['then']}): {retried['error']}")
 
 
 def fallback_warning(fallbacks: int, decisions: int) -> str | None:
@@ -156,24 +201,59 @@ def fallback_warning(fallbacks: int, decisions: int) -> str | None:
     return None
 
 
-def _fail_fast_on_config(setup: PlannerSetup) -> None:
-    """A planner config with a typo is bad input (exit 2 before driving), not a route failure; other setup errors
-    are remembered by `setup` and reported on every route as "Failed - Agent couldn't be set up"."""
-    try:
-        setup.get()
-    except ConfigError:
-        raise
-    except Exception:  # includes a stop requested while the model loads: the route then ends "Interrupted"
-        pass
+def _mark_interrupted(job: RouteJob, why: str) -> None:
+    """A route the stop ended without its own verdict: partial results say "Interrupted" (a rerun drives it)."""
+    results = read_results(job.out_dir / RESULTS_FILE)
+    if results is None or results.get("status") != Status.RUNNING.value:
+        return
+    results.update(status=Status.INTERRUPTED.value, finished=False)
+    results["error"] = {"kind": Ending.INTERRUPTED.value, "message": f"interrupted: {why}", "traceback": ""}
+    write_json_atomic(job.out_dir / RESULTS_FILE, results)
+
+
+def _mark_failed(job: RouteJob, config: RunRouteConfig, done: Done) -> dict[str, Any]:
+    """Results for a route whose worker died or raised: what it had written so far, failed with the reason."""
+    ending = Ending.WORKER_LOST if done.lost else Ending.WORKER_ERROR
+    message = f"the route's {done.error}" if done.lost else f"the route's worker raised: {done.error}"
+    message = message.strip()
+    results = read_results(job.out_dir / RESULTS_FILE) or {
+        "scenario": job.scenario.name,
+        "scenario_source": job.source,
+        "description": job.scenario.description,
+        "tags": list(job.scenario.tags or []),
+        "protocol": config.protocol,
+        "route_completion": 0.0,
+        "infraction_penalty": 1.0,
+        "driving_score": 0.0,
+        "collisions": 0,
+        "infractions": [],
+        "infraction_counts": {},
+        "seed": job.seed if job.seed is not None else job.scenario.seed,
+        "planner_latency_ms": {"count": 0},
+    }
+    results.update(status=Status.SIMULATION_CRASHED.value, finished=True, success=False)
+    results["error"] = {"kind": ending.value, "message": message, "traceback": ""}
+    write_json_atomic(job.out_dir / RESULTS_FILE, results)
+    return results
 
 
 def write_summary(out_root: Path, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     summary = summarize(results)
+    summary["scenarios"] = len({r.get("scenario") for r in results})
+    summary["stats"] = suite_stats(results)
     summary["abilities"] = per_ability(results)
     summary["routes_detail"] = [
         {
             k: r.get(k)
-            for k in ("scenario", "status", "driving_score", "route_completion", "infraction_penalty", "collisions")
+            for k in (
+                "scenario",
+                "seed",
+                "status",
+                "driving_score",
+                "route_completion",
+                "infraction_penalty",
+                "collisions",
+            )
         }
         for r in results
     ]
@@ -185,22 +265,42 @@ def write_summary(out_root: Path, results: Sequence[dict[str, Any]]) -> dict[str
 
 def summary_markdown(results: Sequence[dict[str, Any]], summary: dict[str, Any]) -> str:
     rows = [
-        "| scenario | status | DS | RC | IS | collisions | infractions |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| scenario | seed | status | DS | RC | IS | collisions | infractions |",
+        "|---|---:|---|---:|---:|---:|---:|---|",
     ]
     for r in results:
         counts = r.get("infraction_counts") or {}
         listed = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())) or "-"
         rows.append(
-            f"| {r['scenario']} | {r['status']} | {r['driving_score']:.1f} | {r['route_completion']:.1f} | "
-            f"{r['infraction_penalty']:.3f} | {r.get('collisions', 0)} | {listed} |"
+            f"| {r['scenario']} | {r.get('seed', '-')} | {r['status']} | {r['driving_score']:.1f} | "
+            f"{r['route_completion']:.1f} | {r['infraction_penalty']:.3f} | {r.get('collisions', 0)} | {listed} |"
         )
-    if results:
+    if not results:
+        return "\n".join(rows) + "\n"
+    rows.append(
+        f"| **mean** ({summary['routes']} routes, {summary['protocol']}) | | "
+        f"success {100 * summary['success_rate']:.0f}% | "
+        f"**{summary['driving_score']:.1f}** | {summary['route_completion']:.1f} | "
+        f"{summary['infraction_penalty']:.3f} | {summary['collisions']} | |"
+    )
+    stats = summary.get("stats") or {}
+    groups = [("all routes", stats.get("overall") or {})]
+    if any(s["driving_score"]["n"] > 1 for s in (stats.get("per_scenario") or {}).values()):
+        groups += sorted((stats.get("per_scenario") or {}).items())
+    rows += [
+        "",
+        f"Mean [95% CI] ({stats.get('method', 'bootstrap')}):",
+        "",
+        "| | runs | DS | RC | IS | success (%) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, s in groups:
+        if not s:
+            continue
         rows.append(
-            f"| **mean** ({summary['routes']} routes, {summary['protocol']}) | "
-            f"success {100 * summary['success_rate']:.0f}% | "
-            f"**{summary['driving_score']:.1f}** | {summary['route_completion']:.1f} | "
-            f"{summary['infraction_penalty']:.3f} | {summary['collisions']} | |"
+            f"| {name} | {s['driving_score']['n']} | {format_interval(s['driving_score'])} | "
+            f"{format_interval(s['route_completion'])} | {format_interval(s['infraction_penalty'], 3)} | "
+            f"{format_interval(s['success_rate'], 0, 100.0)} |"
         )
     abilities = summary.get("abilities") or {}
     if abilities:

@@ -16,14 +16,11 @@ written with every episode record to `manifest.json`.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from collections import Counter
 from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +28,10 @@ from planner.actions import PATH_ACTIONS, SPEED_ACTIONS
 from planner.config import from_mapping
 from scenarios import list_suite
 from sim.core import WEATHER_PRESETS
+from sim.fanout import Done, RayConfig, Task, check_executor, fan_out
 from training.behavior import BehaviorConfig
 from training.labeling import LabelConfig, dataset_agreement
-from training.locking import exclusive, worker_init
+from training.locking import exclusive, hold_workers_lock
 from training.procedural import ProceduralConfig
 from training.reasoning import TeacherConfig
 from training.rollout import (
@@ -95,7 +93,9 @@ class SourceConfig:
 class CollectConfig:
     output_dir: str = "data/collected"
     seed: int = 0  # every episode seed derives from it
-    workers: int = 2  # episode processes; 1 runs in this process
+    workers: int = 2  # local: episode processes (1 runs in this process) | ray: episodes in flight
+    executor: str = "local"  # local: worker processes on this machine | ray: Ray tasks (a local Ray, or ray.address)
+    ray: RayConfig = field(default_factory=RayConfig)
     sources: SourceConfig = field(default_factory=SourceConfig)
     sim: Mapping[str, Any] = field(default_factory=lambda: {"name": "embedded", "render": True})
     env: Mapping[str, Any] = field(default_factory=dict)  # sim.env.DriveEnvConfig fields except sim/scenarios
@@ -117,6 +117,7 @@ class CollectConfig:
     def __post_init__(self) -> None:
         if self.workers < 1 or self.sample_every < 1 or self.stall_steps < 1:
             raise ValueError("workers, sample_every and stall_steps must be >= 1")
+        check_executor(self.executor, self.workers)
         if not 0.0 <= self.validation_fraction <= 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1], got {self.validation_fraction}")
         if self.image_format not in ("png", "jpg"):
@@ -340,7 +341,7 @@ def collect(config: CollectConfig, log: Any = print) -> dict[str, Any]:
         todo = [e for e in episodes if e.key not in done]
         if done:
             log(f"resume: {len(episodes) - len(todo)} of {len(episodes)} episodes already committed")
-        _run(todo, config, root, done)
+        _run(todo, config, root, done, log)
         planned = {e.key for e in episodes}
         # The whole dataset: this run's episodes, then those of other rounds or configs in the same directory.
         records = [done[e.key] for e in episodes if e.key in done] + [r for k, r in done.items() if k not in planned]
@@ -352,33 +353,42 @@ def collect(config: CollectConfig, log: Any = print) -> dict[str, Any]:
     return summary
 
 
-def _run(todo: list[Episode], config: CollectConfig, root: Path, done: dict[str, dict[str, Any]]) -> None:
+def _run(
+    todo: list[Episode], config: CollectConfig, root: Path, done: dict[str, dict[str, Any]], log: Any = print
+) -> None:
+    """Episodes on the configured engine (sim.fanout): worker processes die with the collector and hold the shared
+    workers lock while they live, so nothing writes into `root` after the collector is gone. An episode whose worker
+    died is left uncommitted (a rerun collects it); one that raised stops the collection."""
     from tqdm import tqdm
 
     bar = tqdm(total=len(todo), unit="episode", disable=not config.progress, dynamic_ncols=True)
-    samples = 0
+    samples, lost = 0, []
 
-    def finished(record: dict[str, Any]) -> None:
+    def finished(outcome: Done) -> None:
         nonlocal samples
+        if outcome.lost:
+            lost.append(outcome.key)
+            log(f"episode {outcome.key} not committed: its {outcome.error}; a rerun collects it")
+            return
+        if not outcome.ok:
+            raise RuntimeError(f"episode {outcome.key} failed:\n{outcome.error}")
+        record = outcome.value
         done[record["key"]] = record
         samples += record.get("samples", 0)
         bar.update(1)
-        bar.set_postfix(samples=samples, last=record["key"])
+        bar.set_postfix(samples=samples, last=record["key"], lost=len(lost))
 
     try:
-        if config.workers == 1:
-            for episode in todo:
-                finished(run_episode(episode, config, str(root)))
-            return
-        pool = ProcessPoolExecutor(
-            config.workers, get_context("spawn"), initializer=worker_init, initargs=(os.getpid(), str(root))
+        fan_out(
+            run_episode,
+            [Task(e.key, (e, config, str(root))) for e in todo],
+            finished,
+            executor=config.executor,  # type: ignore[arg-type]
+            workers=config.workers,
+            ray=config.ray,
+            initializer=hold_workers_lock,
+            initargs=(str(root),),
         )
-        with pool:
-            pending = {pool.submit(run_episode, e, config, str(root)) for e in todo}
-            while pending:
-                ready, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in ready:
-                    finished(future.result())
     finally:
         bar.close()
 

@@ -1,19 +1,15 @@
-"""Who may write a dataset directory: one collector at a time, and its pool workers only while it lives.
+"""Who may write a dataset directory: one collector at a time, and its workers only while it lives.
 
-The collector holds `.lock` (its pid inside) and each worker a shared lock on `.workers.lock`; the kernel drops a
-lock when its process dies, so no lock is ever stale. Workers ask to be killed with the collector, so a collector
-killed with SIGKILL leaves no orphan writing episodes, and a rerun refuses to start while any writer remains.
+The collector holds `.lock` (its pid inside) and each worker process (local or Ray) a shared lock on
+`.workers.lock`; the kernel drops a lock when its process dies, so no lock is ever stale, and a rerun refuses to
+start while any writer remains. Workers die with the collector (`sim.fanout`: pool workers with it, a local Ray's
+workers with their raylet, which dies with it), so a collector killed with SIGKILL leaves no orphan writing episodes.
 """
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
-import signal
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,32 +42,11 @@ def exclusive(root: Path) -> Iterator[None]:
         yield
 
 
-def worker_init(parent_pid: int, root: str) -> None:
-    """Pool workers die with the collector (also on SIGKILL) and hold the shared workers lock while they live."""
-    die_with_parent(parent_pid)
+def hold_workers_lock(root: str) -> None:
+    """Take the shared workers lock for the rest of this process's life (the kernel drops it when the process dies)."""
     handle = open(Path(root) / WORKERS_LOCK_FILE, "a")  # noqa: SIM115  # held, and so locked, until the process ends
     fcntl.flock(handle, fcntl.LOCK_SH)
     _HELD_BY_THIS_WORKER.append(handle)
 
 
 _HELD_BY_THIS_WORKER: list[Any] = []  # keeps the lock's file object alive in a worker process
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux), else watch the parent from a thread."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    else:
-        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    if os.getppid() != parent_pid:  # the parent died before the request took effect
-        os._exit(1)
-
-
-def _watch_parent(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(0.5)
-    os._exit(1)
-
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

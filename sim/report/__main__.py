@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from sim.report import ReportError, write_comparison, write_report, write_training_report
+from sim.report.pages import comparison_line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.compare:
             path = write_comparison(args.compare[0], args.compare[1], args.out)
+            print(comparison_line(args.compare[0], args.compare[1]))
         elif args.training:
             path = write_training_report(args.training, out=args.out)
         else:

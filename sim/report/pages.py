@@ -21,6 +21,7 @@ from plotly.offline import get_plotlyjs
 from sim.core import infraction_label
 from sim.report.figures import figure_json, route_timeline, timeline_end
 from sim.report.runs import RouteRun, Run, load_run, per_tag, relative_url, route_tags
+from sim.stats import compare_runs, format_interval
 
 REPORT_FILE = "report.html"
 EAGER_VIDEOS = 12  # videos whose metadata a page loads up front; the rest load when played or sought
@@ -167,19 +168,54 @@ def _run_facts(run: Run) -> dict[str, str]:
     return facts
 
 
-def _stats_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Rows of summary.json's `stats` (confidence intervals over repeats, when a run wrote them), shown verbatim."""
+STAT_METRICS = (  # key, label, digits, scale (success as a percentage)
+    ("driving_score", "DS", 1, 1.0),
+    ("route_completion", "RC", 1, 1.0),
+    ("infraction_penalty", "IS", 3, 1.0),
+    ("success_rate", "success (%)", 0, 100.0),
+)
+
+
+def _stats_view(summary: Mapping[str, Any]) -> dict[str, Any] | None:
+    """summary.json's `stats` (confidence intervals over routes and seeds) as the page's tables, or None."""
     stats = summary.get("stats")
-    if not isinstance(stats, Mapping):
-        return []
-    rows = []
-    for name, value in stats.items():
-        if isinstance(value, Mapping):
-            text = ", ".join(f"{k} {fmt(v, 3) if isinstance(v, float) else v}" for k, v in value.items())
-        else:
-            text = fmt(value, 3) if isinstance(value, float) else str(value)
-        rows.append((str(name), text))
-    return rows
+    if not isinstance(stats, Mapping) or not isinstance(stats.get("overall"), Mapping):
+        return None
+
+    def cells(entry: Any) -> list[str]:
+        entry = entry if isinstance(entry, Mapping) else {}
+        return [
+            format_interval(entry.get(k) or {}, digits, scale) if isinstance(entry.get(k), Mapping) else "–"
+            for k, _, digits, scale in STAT_METRICS
+        ]
+
+    overall = []
+    for key, label, digits, scale in STAT_METRICS:
+        entry = stats["overall"].get(key)
+        if not isinstance(entry, Mapping):
+            continue
+        std, ci = entry.get("std"), entry.get("ci95")
+        overall.append(
+            {
+                "metric": key,
+                "label": label,
+                "mean": fmt(scale * entry["mean"], digits) if isinstance(entry.get("mean"), int | float) else "–",
+                "std": fmt(scale * std, digits) if isinstance(std, int | float) else "–",
+                "ci95": f"[{fmt(scale * ci[0], digits)}, {fmt(scale * ci[1], digits)}]" if ci else "–",
+                "n": entry.get("n"),
+            }
+        )
+    groups = []
+    for kind, key in (("scenario", "per_scenario"), ("tag", "per_tag")):
+        for name, entry in (stats.get(key) or {}).items():
+            runs = (entry.get("driving_score") or {}).get("n") if isinstance(entry, Mapping) else None
+            groups.append({"kind": kind, "name": str(name), "runs": runs, "cells": cells(entry)})
+    return {
+        "method": str(stats.get("method", "")),
+        "overall": overall,
+        "groups": groups,
+        "labels": [m[1] for m in STAT_METRICS],
+    }
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -195,7 +231,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         run=run,
         facts=_run_facts(run),
         summary=run.summary,
-        stats=_stats_rows(run.summary),
+        stats=_stats_view(run.summary),
         tags=per_tag(run.routes),
         routes=views,
     )
@@ -274,6 +310,7 @@ def write_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | Non
         out = out / REPORT_FILE
     rows = compare_routes(a, b, out.parent)
     common = [r for r in rows if r.a is not None and r.b is not None]
+    differences = compare_runs([r.results for r in a.routes], [r.results for r in b.routes])
     return write_page(
         "compare.html.j2",
         out,
@@ -284,4 +321,22 @@ def write_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | Non
         common=common,
         means={"a": _means(common, "a"), "b": _means(common, "b")},
         metrics=SUMMARY_METRICS,
+        differences=difference_cells(differences),
+        difference_routes=differences["driving_score"]["routes"],
+    )
+
+
+def difference_cells(differences: Mapping[str, Any]) -> list[str]:
+    """B - A with its 95% interval, per column of the comparison's means table (DS, RC, IS, success %)."""
+    return [format_interval(differences[k], digits, scale, signed=True) for k, _, digits, scale in STAT_METRICS]
+
+
+def comparison_line(run_a: str | Path, run_b: str | Path) -> str:
+    """One line for the console: the driving-score difference of two runs with its interval."""
+    a, b = load_run(run_a), load_run(run_b)
+    ds = compare_runs([r.results for r in a.routes], [r.results for r in b.routes], ("driving_score",))
+    entry = ds["driving_score"]
+    return (
+        f"DS B - A: {format_interval(entry, 1, signed=True)} (95% CI; paired bootstrap over {entry['routes']} "
+        f"routes both drove, {entry['n_a']} and {entry['n_b']} runs)"
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from sim.metrics import summarize
 from sim.results import RESULTS_FILE, read_results
+from sim.stats import route_tags
 
 SUMMARY_FILE = "summary.json"
 
@@ -98,18 +99,6 @@ def _scorable(results: Mapping[str, Any]) -> dict[str, Any]:
     """The keys `summarize` indexes, defaulted, so a partial or older results.json does not break the summary."""
     defaults = {"scenario": None, "driving_score": 0.0, "route_completion": 0.0, "infraction_penalty": 1.0}
     return {**defaults, **{k: v for k, v in results.items() if v is not None}}
-
-
-def route_tags(results: Mapping[str, Any]) -> list[str]:
-    """A route's tags (scenario type and ability words), from `tags` and, where present, `abilities`."""
-    tags: list[str] = []
-    for key in ("tags", "abilities"):
-        value = results.get(key)
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, Iterable):
-            tags.extend(str(t) for t in value if str(t) not in tags)
-    return tags
 
 
 def per_tag(routes: Sequence[RouteRun]) -> list[dict[str, Any]]:

@@ -48,7 +48,8 @@ def test_collect_bad_input(processes: Processes, tmp_path: Path) -> None:
     out = f"output_dir={tmp_path / 'data'}"
     assert "collect: unknown key 'bogus'" in _one_error_line(processes, tmp_path, "training/collect.py", out, "bogus=1")
     line = _one_error_line(processes, tmp_path, "training/collect.py", out, "sources.procedual_episodes=3")
-    assert "unknown key 'sources.procedual_episodes'; valid keys there: families, procedural, procedural_episodes, suite" in line
+    valid = "valid keys there: families, procedural, procedural_episodes, suite"
+    assert f"unknown key 'sources.procedual_episodes'; {valid}" in line
     line = _one_error_line(processes, tmp_path, "training/collect.py", out, "workers=0")
     assert "collect: workers, sample_every and stall_steps must be >= 1" in line
     missing = tmp_path / "missing.yaml"

@@ -116,7 +116,7 @@ def test_suite_summarises_and_resumes_without_redoing_finished_routes(tmp_path: 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["routes"] == 2 and summary["success_rate"] == 1.0 and summary["driving_score"] == 100.0
     table = (out / "summary.md").read_text()
-    assert "| road_a | Perfect | 100.0 |" in table and "**mean** (2 routes, leaderboard-2.0)" in table
+    assert "| road_a | 3 | Perfect | 100.0 |" in table and "**mean** (2 routes, leaderboard-2.0)" in table
     assert summary["protocol"] == "leaderboard-2.0"
 
     # road_b was interrupted last time: only it runs again

@@ -222,6 +222,33 @@ def test_workers_die_with_a_collector_killed_by_sigkill(processes: Processes, tm
     assert sorted(p.name for p in (root / "episodes").glob("*.json")) == committed
 
 
+@pytest.mark.slow
+def test_ray_workers_die_with_a_collector_killed_by_sigkill(processes: Processes, tmp_path: Path) -> None:
+    """executor=ray on a local Ray: the collector's SIGKILL takes its Ray workers along (they die with their raylet,
+    which dies with the collector), they release the workers lock, nothing is committed after, and a rerun finishes
+    the collection on local workers."""
+    root = tmp_path / "data"
+    proc = processes.start(_cli(root, "executor=ray"), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while not any((root / "episodes").glob("*.json")):
+        assert time.monotonic() < deadline and proc.poll() is None, "no episode was committed"
+        time.sleep(0.05)
+    family = psutil.Process(proc.pid).children(recursive=True)
+    titles = {p: (p.cmdline() or [""])[0] for p in family}
+    workers = [p for p, title in titles.items() if title.startswith("ray::") and not title.endswith("Agent")]
+    assert len(workers) >= 2
+    os.kill(proc.pid, signal.SIGKILL)
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"Ray workers still running: {[p.pid for p in alive]}"
+    committed = sorted(p.name for p in (root / "episodes").glob("*.json"))
+    with exclusive(root):  # no process holds the workers lock any more
+        pass
+    time.sleep(1.0)
+    assert sorted(p.name for p in (root / "episodes").glob("*.json")) == committed
+    assert processes.run(_cli(root), timeout=300, cwd=REPO).returncode == 0
+    assert len(list((root / "episodes").glob("*.json"))) == 12
+
+
 def test_balance_drops_labels_and_a_rejecting_teacher_keeps_samples_out(tmp_path: Path) -> None:
     base = {
         "workers": 1,

@@ -82,6 +82,11 @@ def test_run_page_loads_from_disk_with_a_row_per_route_and_playable_videos(opene
     for name in expected:
         page.wait_metadata(f"video-{name}")
     assert page.js("Array.from(document.querySelectorAll('video')).map(v => v.videoWidth > 0)") == [True, True]
+    ds = json.loads((runs.expert / "summary.json").read_text())["stats"]["overall"]["driving_score"]
+    cells = page.js(
+        "Array.from(document.querySelectorAll('#stats tr[data-metric=driving_score] td')).map(c => c.innerText)"
+    )
+    assert page.page.locator("#stats").is_visible() and cells[1] == f"{ds['mean']:.1f}" and cells[-1] == str(ds["n"])
     assert page.errors == []
 
 

@@ -16,6 +16,7 @@ from sim.report import ReportError, load_run, write_comparison, write_report
 from sim.report.__main__ import main as report_cli
 from sim.report.pages import compare_routes
 from sim.report.runs import per_tag
+from sim.stats import suite_stats
 
 
 def figures_in(html: str) -> dict[str, dict]:
@@ -63,13 +64,21 @@ def test_suite_page_has_one_row_per_route_per_tag_numbers_and_summary_extras(tmp
     write_route(run / "a", results("a", tags=["junction", "long_tail"], driving_score=100.0))
     write_route(run / "b", results("b", tags=["junction"], driving_score=40.0, route_completion=80.0, success=False))
     write_route(run / "c", results("c", tags=["long_tail"], driving_score=70.0, infraction_penalty=0.7))
-    stats = {"driving_score": {"mean": 70.0, "ci95": [55.0, 85.0]}}
+    stats = suite_stats([r.results for r in load_run(run).routes])
     (run / "summary.json").write_text(json.dumps({"routes": 3, "protocol": "leaderboard-2.1", "stats": stats}))
 
     html = write_report(run).read_text()
     assert route_rows(html) == ["a", "b", "c"]
     assert "protocol: leaderboard-2.1" in html
-    assert re.search(r"<th>driving_score</th><td[^>]*>mean 70.000, ci95 \[55.0, 85.0\]</td>", html)
+    ds = stats["overall"]["driving_score"]
+    low, high = (f"{v:.1f}" for v in ds["ci95"])
+    row = html.split('<tr data-metric="driving_score">', 1)[1].split("</tr>", 1)[0]
+    assert re.findall(r'<td class="num">([^<]*)</td>', row) == ["70.0", f"{ds['std']:.1f}", f"[{low}, {high}]", "3"]
+    success = html.split('<tr data-metric="success_rate">', 1)[1].split("</tr>", 1)[0]
+    assert ">67<" in success and "[0, 100]" in success  # two successes of three, as a percentage
+    junction = html.split('<tr data-stats="tag:junction">', 1)[1].split("</tr>", 1)[0]
+    assert ">2<" in junction and "70.0 [" in junction
+    assert '<tr data-stats="scenario:b">' in html and stats["method"] in html
 
     tags = {t["tag"]: t for t in per_tag(load_run(run).routes)}
     assert tags["junction"]["routes"] == 2 and tags["junction"]["driving_score"] == pytest.approx(70.0)
@@ -126,6 +135,9 @@ def test_comparison_orders_routes_by_divergence_and_keeps_one_sided_routes(tmp_p
     assert 'src="../A/small/review.mp4"' in html and 'src="../B/small/review.mp4"' in html
     means = html.split('<table id="means">', 1)[1].split("</table>", 1)[0]
     assert ">73.3<" in means and "-26.7" in means  # B over the 3 common routes: (100 + 90 + 30) / 3
+    interval = means.split('<tr id="difference-ci">', 1)[1].split("</tr>", 1)[0]
+    ds = re.findall(r'<td class="num">([^<]*)</td>', interval)[0]
+    assert re.fullmatch(r"-26\.7 \[-\d+\.\d, [-+]\d+\.\d\]", ds), ds  # the difference with its interval
 
 
 def test_bad_folders_fail_with_one_line_naming_the_path(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
