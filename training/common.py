@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,10 @@ class ModelSource:
 
 @dataclass(frozen=True)
 class DataSource:
-    path: str | None = None  # dataset root (train/ and validation/ shards); None: write a synthetic one
+    path: str | None = None  # dataset root (train/ and validation/ shards); None: write a synthetic one, or collect
+    # With no path: collect this dataset from the simulator under the run dir (training/collect.py CollectConfig
+    # keys, e.g. a few suite scenarios with snapshots=true for outcome rewards) instead of the synthetic images.
+    collect: dict[str, Any] | None = None
     synthetic_train: int = 32
     synthetic_validation: int = 8
     synthetic_seed: int = 0
@@ -63,11 +67,22 @@ def model_checkpoint(source: ModelSource, workdir: Path, field: str = "model.pat
 
 
 def data_root(source: DataSource, workdir: Path) -> Path:
-    """Where the dataset is; writes the synthetic dataset under `workdir` when no path is configured."""
+    """Where the dataset is; with no path configured, collects it (`collect`) or writes the synthetic one under
+    `workdir` the first time."""
+    if source.path:
+        return Path(source.path)
+    if source.collect is not None:
+        from planner.config import from_mapping
+        from training.collect import CollectConfig, collect
+
+        root = workdir / "collected-data"
+        settings = {"progress": False, **source.collect, "output_dir": str(root)}
+        collect(from_mapping(CollectConfig, settings, "data.collect"), log=logging.getLogger(__name__).info)
+        return root  # collect resumes: a finished collection is only checked
     from training.synthetic import write_synthetic_dataset
 
-    root = Path(source.path) if source.path else workdir / "synthetic-data"
-    if source.path is None and not (root / "train").exists():
+    root = workdir / "synthetic-data"
+    if not (root / "train").exists():
         write_synthetic_dataset(root, source.synthetic_train, source.synthetic_validation, source.synthetic_seed)
     return root
 

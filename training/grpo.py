@@ -19,7 +19,15 @@ from typing import Any
 from planner.config import from_mapping, to_dict
 from planner.rewards import LocalGatherer, RewardConfig, TorchDistributedGatherer, make_reward_functions
 from planner.vlm import load_processor
-from training.common import DataSource, ModelSource, model_checkpoint, resolve_data, run_dir, trainer_kwargs
+from training.common import (
+    DataSource,
+    ModelSource,
+    data_root,
+    model_checkpoint,
+    resolve_data,
+    run_dir,
+    trainer_kwargs,
+)
 from training.dataset import to_grpo_format
 
 log = logging.getLogger(__name__)
@@ -35,6 +43,11 @@ class RewardSettings:
     use_diversity: bool = True
     speed_weights: dict[str, float] | None = None  # None: AlphaDrive's released action weights
     path_weights: dict[str, float] | None = None
+    # Outcome rewards (training/outcome.py): each completion driven from its sample's saved state. 0: off (labels
+    # only); the label weights above may be all 0 for outcome alone. Needs data collected with snapshots=true.
+    outcome_scale: float = 0.0
+    outcome: dict[str, Any] = field(default_factory=dict)  # training/outcome.py OutcomeConfig fields
+    outcome_workers: int = 2  # simulator processes that score a batch (0: in the trainer's process)
 
     def reward_config(self) -> RewardConfig:
         tables = {k: v for k, v in (("speed_weights", self.speed_weights), ("path_weights", self.path_weights)) if v}
@@ -81,6 +94,11 @@ class GRPORunConfig:
     use_vllm: bool = False
     vllm_mode: str = "colocate"
     vllm_gpu_memory_utilization: float = 0.3
+    # loss terms beside the policy gradient (training/grpo_trainer.py; TRL's own switches)
+    bc_weight: float = 0.0  # behaviour cloning: NLL of the expert's answer, added with this weight
+    bc_anneal_steps: int = 0  # the BC weight falls linearly to 0 over these steps (0: constant)
+    entropy_coef: float = 0.0  # entropy bonus
+    multi_objective_aggregation: str = "sum_then_normalize"  # or normalize_then_sum: each reward normalised first
     # bookkeeping
     deepspeed: str | None = None  # path to a DeepSpeed JSON (or pass it through `accelerate launch --config_file`)
     logging_steps: int = 1
@@ -97,12 +115,21 @@ class GRPORunConfig:
         if self.num_generations < 2:
             raise ValueError(f"num_generations must be >= 2 (a group needs two samples), got {self.num_generations}")
         unknown = set(self.reward.weights) - {"speed", "path", "format"}
-        if unknown or not self.reward.weights:
+        if unknown:
             raise ValueError(f"reward.weights must name rewards among speed/path/format, got {self.reward.weights}")
+        if not any(self.reward.weights.values()) and self.reward.outcome_scale <= 0:
+            raise ValueError("no reward: give reward.weights (labels) or reward.outcome_scale > 0 (outcomes)")
+        if self.multi_objective_aggregation not in ("sum_then_normalize", "normalize_then_sum"):
+            raise ValueError("multi_objective_aggregation must be sum_then_normalize or normalize_then_sum")
+        if self.bc_weight < 0 or self.bc_anneal_steps < 0:
+            raise ValueError("bc_weight and bc_anneal_steps must be >= 0")
+        from training.outcome import OutcomeConfig
+
+        OutcomeConfig(**self.reward.outcome)  # unknown terms or bad horizons fail here, not mid-training
 
 
-def build_grpo_config(run: GRPORunConfig, output_dir: Path) -> Any:
-    """TRL GRPOConfig from the run config."""
+def build_grpo_config(run: GRPORunConfig, output_dir: Path, reward_weights: list[float] | None = None) -> Any:
+    """TRL GRPOConfig from the run config (`reward_weights`: one per reward function, in order)."""
     from trl import GRPOConfig
 
     kwargs: dict[str, Any] = {
@@ -116,7 +143,9 @@ def build_grpo_config(run: GRPORunConfig, output_dir: Path) -> Any:
         "temperature": run.temperature,
         "top_p": run.top_p,
         "max_completion_length": run.max_completion_length,
-        "reward_weights": list(run.reward.weights.values()),
+        "reward_weights": reward_weights if reward_weights is not None else list(run.reward.weights.values()),
+        "entropy_coef": run.entropy_coef,
+        "multi_objective_aggregation": run.multi_objective_aggregation,
         "steps_per_generation": run.steps_per_generation,
         "use_vllm": run.use_vllm,
         "vllm_mode": run.vllm_mode,
@@ -134,11 +163,23 @@ def reward_gatherer() -> Any:
     return TorchDistributedGatherer() if PartialState().num_processes > 1 else LocalGatherer()
 
 
+def reward_weights(run: GRPORunConfig) -> list[float]:
+    """One weight per reward function, in the order `build_trainer` passes them: the label rewards of
+    `reward.weights`, then (with outcomes on) one per outcome term and the logged failure count (weight 0)."""
+    from training.outcome import OutcomeConfig
+    from training.outcome_rewards import outcome_weights
+
+    weights = [float(w) for w in run.reward.weights.values()]
+    if run.reward.outcome_scale > 0:
+        weights += outcome_weights(OutcomeConfig(**run.reward.outcome), run.reward.outcome_scale)
+    return weights
+
+
 def build_trainer(run: GRPORunConfig, output_dir: Path, callbacks: list[Any] | None = None) -> Any:
-    from trl import GRPOTrainer
+    from training.grpo_trainer import DrivingGRPOTrainer
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    args = build_grpo_config(run, output_dir)  # first: it sets up the (distributed) process state
+    args = build_grpo_config(run, output_dir, reward_weights(run))  # first: it sets up the process state
     model_path = model_checkpoint(run.model, output_dir, "train.grpo.model.path")
     data = resolve_data(run.data, output_dir)
     processor = load_processor(
@@ -147,13 +188,23 @@ def build_trainer(run: GRPORunConfig, output_dir: Path, callbacks: list[Any] | N
     reward_funcs = make_reward_functions(
         run.reward.reward_config(), run.num_generations, reward_gatherer(), names=tuple(run.reward.weights)
     )
-    return GRPOTrainer(
+    if run.reward.outcome_scale > 0:
+        from training.outcome import OutcomeConfig
+        from training.outcome_rewards import OutcomeScorer, make_outcome_reward_functions
+
+        scorer = OutcomeScorer(
+            data_root(run.data, output_dir), OutcomeConfig(**run.reward.outcome), run.reward.outcome_workers
+        )
+        reward_funcs += make_outcome_reward_functions(scorer, run.reward.outcome_scale)[0]
+    return DrivingGRPOTrainer(
         model=model_path,
         reward_funcs=reward_funcs,
         args=args,
         train_dataset=to_grpo_format(data["train"]),
         processing_class=processor,
         callbacks=callbacks,
+        bc_weight=run.bc_weight,
+        bc_anneal_steps=run.bc_anneal_steps,
     )
 
 

@@ -50,7 +50,7 @@ def score_one(task: tuple[str, int, str, str, Mapping[str, Any]]) -> dict[str, f
 
 
 def _init_worker(parent_pid: int) -> None:
-    from training.locking import die_with_parent
+    from sim.fanout.lifetime import die_with_parent
 
     die_with_parent(parent_pid)
 
@@ -107,10 +107,7 @@ class OutcomeScorer:
 def make_outcome_reward_functions(scorer: OutcomeScorer, scale: float = 1.0) -> tuple[list[Callable], list[float]]:
     """One reward function per outcome term, plus `outcome/failed` (weight 0: logged, not rewarded); their weights
     are the term weights times `scale`."""
-    functions, weights = [], []
-    for term in TERMS:
-        functions.append(_term_function(scorer, term))
-        weights.append(scale * float(scorer.config.weights.get(term, 0.0)))
+    functions = [_term_function(scorer, term) for term in TERMS]
 
     def failed(completions: Sequence[Any], snapshot: Sequence[str | None] | None = None, **kwargs: Any) -> list[float]:
         snaps = snapshot or [None] * len(completions)
@@ -119,7 +116,12 @@ def make_outcome_reward_functions(scorer: OutcomeScorer, scale: float = 1.0) -> 
         return [float(s is None and bool(p)) for s, p in zip(scored, snaps, strict=True)]
 
     failed.__name__ = "outcome/failed"
-    return [*functions, failed], [*weights, 0.0]
+    return [*functions, failed], outcome_weights(scorer.config, scale)
+
+
+def outcome_weights(config: OutcomeConfig, scale: float = 1.0) -> list[float]:
+    """The weights of `make_outcome_reward_functions`' functions, in their order."""
+    return [scale * float(config.weights.get(term, 0.0)) for term in TERMS] + [0.0]
 
 
 def _term_function(scorer: OutcomeScorer, term: str) -> Callable:

@@ -88,8 +88,11 @@ def test_grpo_outcome_rewards_score_a_group_from_its_saved_state(tmp_path) -> No
     total = [sum(w * by_term[f.__name__][i] for f, w in zip(functions, weights, strict=True)) for i in range(3)]
     assert total[0] > total[1]  # stopping for the red light beats running it
     assert scorer.unparsed == 1 and scorer.failed == 0 and by_term["outcome/failed"] == [0.0, 0.0, 0.0]
-    reversed_scorer = OutcomeScorer(tmp_path, OutcomeConfig(), workers=0)
-    again = {f.__name__: f(group[::-1], **columns) for f in make_outcome_reward_functions(reversed_scorer)[0]}
+    reversed_scorer = OutcomeScorer(tmp_path, OutcomeConfig(), workers=1)  # and in a worker process
+    try:
+        again = {f.__name__: f(group[::-1], **columns) for f in make_outcome_reward_functions(reversed_scorer)[0]}
+    finally:
+        reversed_scorer.close()
     assert all(again[name] == values[::-1] for name, values in by_term.items())
     missing = {**columns, "snapshot": ["images/nowhere.snap"] * 3}
     assert make_outcome_reward_functions(scorer)[0][-1](group, **missing) == [1.0, 1.0, 1.0] and scorer.failed > 0
