@@ -22,12 +22,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from planner.config import ConfigError, from_mapping, plain
-from training.pipeline import GrpoStageConfig, Pipeline, PipelineConfig
+from training.multimodality import MultimodalityConfig
+from training.pipeline import EvalConfig, GrpoStageConfig, Pipeline, PipelineConfig, merged
 
 log = logging.getLogger("training.rl_compare")
 ARMS = ("start", "label", "outcome", "outcome_bc", "rl_only")
@@ -42,6 +43,8 @@ class CompareConfig:
     arms: tuple[str, ...] = ARMS
     grpo: GrpoStageConfig = field(default_factory=GrpoStageConfig)  # shared by every arm (run, collect, learner_prob)
     arm_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # GRPORunConfig keys per arm
+    multimodality: MultimodalityConfig = field(default_factory=MultimodalityConfig)  # states: 0 to skip
+    eval: Mapping[str, Any] = field(default_factory=dict)  # overrides of the run's eval settings (e.g. fewer routes)
 
     def __post_init__(self) -> None:
         if not self.from_run:
@@ -84,15 +87,16 @@ def run_comparison(config: CompareConfig) -> dict[str, Any]:
             sft=base.sft,
             grpo=config.grpo,
             train_eval=base.train_eval,
-            eval=base.eval,
+            eval=from_mapping(EvalConfig, merged(asdict(base.eval), config.eval), "rl_compare.eval"),
         ),
         state_file=STATE_FILE,
     )
     pipeline.data_dir = Path(base.output_dir).expanduser().resolve() / "data"  # offline: the run's validation split
     pipeline.state["start"] = {"from_run": str(config.from_run), "stage": stage, "model": start}
     evals: dict[str, Any] = {}
+    models = {"start": start}
     if "start" in config.arms:
-        reused = source_state["stages"].get(f"eval_{stage}")
+        reused = None if config.eval else source_state["stages"].get(f"eval_{stage}")  # same settings only
         evals["start"] = pipeline.stage(
             "eval_start", lambda out: dict(reused) if reused else pipeline.evaluate(start, out)
         )
@@ -107,8 +111,35 @@ def run_comparison(config: CompareConfig) -> dict[str, Any]:
             f"grpo_{arm}", lambda out, s=arm_start, o=overrides: pipeline.train_grpo(out, s, pipeline.states_dir, o)
         )
         evals[arm] = pipeline.stage(f"eval_{arm}", lambda out, m=trained["model"]: pipeline.evaluate(m, out))
+        models[arm] = trained["model"]
+    if config.multimodality.states and pipeline.states_dir.exists():
+        pipeline.stage("multimodality", lambda out: _multimodality(pipeline, models, config.multimodality))
     write_comparison(pipeline.root, pipeline.state, evals)
     return pipeline.state
+
+
+def _multimodality(pipeline: Pipeline, models: Mapping[str, str], config: MultimodalityConfig) -> dict[str, Any]:
+    from training.dataset import load_planning_dataset
+    from training.multimodality import measure
+    from training.pipeline import _planner_defaults
+
+    rows = [r for split in load_planning_dataset(pipeline.states_dir).values() for r in split]
+    planner = merged(_planner_defaults(), pipeline.config.eval.planner)
+    return measure(pipeline.states_dir, rows, models, planner, config)
+
+
+def multimodality_table(result: Mapping[str, Any]) -> str:
+    if not result.get("planners"):
+        return f"No state with two or more good answers among {result.get('states_scored', 0)} scored.\n"
+    lines = [
+        f"{result['multi_answer_states']} of {result['states_scored']} states have two or more good answers "
+        f"({result['good_answers_per_multi_state']} on average, of 20). Per planner, over those states:\n",
+        "| planner | distinct good answers sampled | good share of samples | parsed share |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, p in result["planners"].items():
+        lines.append(f"| {name} | {p['distinct_good_answers']} | {p['good_share']} | {p['parsed_share']} |")
+    return "\n".join(lines) + "\n"
 
 
 def write_comparison(root: Path, state: Mapping[str, Any], evals: Mapping[str, Any]) -> Path:
@@ -124,6 +155,8 @@ def write_comparison(root: Path, state: Mapping[str, Any], evals: Mapping[str, A
         closed_loop_table(evals),
         "## Offline, validation split of the run's dataset (x100)\n",
         offline_table(evals),
+        "## Multimodality (training/multimodality.py)\n",
+        multimodality_table(state.get("stages", {}).get("multimodality") or {}),
         "## Cost\n",
         cost_table(state.get("stages", {})),
     ]

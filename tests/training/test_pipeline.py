@@ -104,10 +104,16 @@ def test_the_whole_loop_at_toy_scale_then_a_rerun_does_nothing(tmp_path: Path) -
         "from_run": str(run), "output_dir": str(tmp_path / "compare"), "arms": ["start", "outcome_bc"],
         "grpo": {"run": config["grpo"]["run"], "collect": config["grpo"]["collect"]},
         "arm_overrides": {"outcome_bc": {"reward": {**OUTCOME, "outcome_workers": 0}, "bc_weight": 0.5}},
+        "multimodality": {"states": 3, "samples": 2, "workers": 0},
     }  # fmt: skip
     result = run_comparison(from_mapping(CompareConfig, compare, "rl_compare"))
     assert result["start"]["stage"] == "dagger1"
-    assert list(result["stages"]) == ["eval_start", "collect_states", "grpo_outcome_bc", "eval_outcome_bc"]
+    assert list(result["stages"]) == [
+        "eval_start", "collect_states", "grpo_outcome_bc", "eval_outcome_bc", "multimodality"
+    ]  # fmt: skip
+    modes = result["stages"]["multimodality"]
+    assert modes["states_scored"] == 3 and modes["multi_answer_states"] <= 3
+    assert set(modes["planners"]) in (set(), {"start", "outcome_bc"})
     assert "eval_dagger1" not in stages and result["stages"]["eval_start"]["suite"]["routes"] == 1  # evaluated here
     table = (tmp_path / "compare" / "report.md").read_text()
     assert "| start | " in table and "| outcome_bc | " in table
