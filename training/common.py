@@ -66,6 +66,33 @@ def model_checkpoint(source: ModelSource, workdir: Path, field: str = "model.pat
     return str(target)
 
 
+def resume_checkpoint(resume: str | None, output_dir: Path) -> Path | None:
+    """The checkpoint a run resumes from (`latest`: the newest `checkpoint-N` in `output_dir`; or a path)."""
+    if not resume:
+        return None
+    if resume != "latest":
+        return Path(resume)
+    steps = [(int(p.name.rsplit("-", 1)[1]), p) for p in output_dir.glob("checkpoint-*") if p.name[11:].isdigit()]
+    return max(steps)[1] if steps else None
+
+
+def resume_argument(resume: str | None, output_dir: Path) -> str | bool | None:
+    """`Trainer.train(resume_from_checkpoint=...)`: the checkpoint path, or True for `latest` when there is none (the
+    trainer then says so), or None."""
+    checkpoint = resume_checkpoint(resume, output_dir)
+    return str(checkpoint) if checkpoint is not None else (True if resume == "latest" else None)
+
+
+def start_weights(source: ModelSource, resume: str | None, output_dir: Path, field: str) -> str:
+    """Where a training run's weights come from: the checkpoint it resumes, else the configured model.
+
+    With TRL's SFTTrainer the trainer's own resume restored the optimiser, scheduler and step but not the weights: a
+    resumed run went on from the initial model (tests/training/test_chain.py). Loading the checkpoint itself through
+    `from_pretrained` makes a resumed run continue from the saved weights."""
+    checkpoint = resume_checkpoint(resume, output_dir)
+    return str(checkpoint) if checkpoint is not None else model_checkpoint(source, output_dir, field)
+
+
 def data_root(source: DataSource, workdir: Path) -> Path:
     """Where the dataset is; with no path configured, collects it (`collect`) or writes the synthetic one under
     `workdir` the first time."""

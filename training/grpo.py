@@ -23,9 +23,10 @@ from training.common import (
     DataSource,
     ModelSource,
     data_root,
-    model_checkpoint,
     resolve_data,
+    resume_argument,
     run_dir,
+    start_weights,
     trainer_kwargs,
 )
 from training.dataset import to_grpo_format
@@ -180,7 +181,7 @@ def build_trainer(run: GRPORunConfig, output_dir: Path, callbacks: list[Any] | N
 
     output_dir.mkdir(parents=True, exist_ok=True)
     args = build_grpo_config(run, output_dir, reward_weights(run))  # first: it sets up the process state
-    model_path = model_checkpoint(run.model, output_dir, "train.grpo.model.path")
+    model_path = start_weights(run.model, run.resume_from_checkpoint, output_dir, "train.grpo.model.path")
     data = resolve_data(run.data, output_dir)
     processor = load_processor(
         model_path, run.model.min_pixels, run.model.max_pixels, padding_side="left", truncation_side="left"
@@ -208,17 +209,11 @@ def build_trainer(run: GRPORunConfig, output_dir: Path, callbacks: list[Any] | N
     )
 
 
-def resume_target(run: GRPORunConfig) -> str | bool | None:
-    if run.resume_from_checkpoint in (None, ""):
-        return None
-    return True if run.resume_from_checkpoint == "latest" else run.resume_from_checkpoint
-
-
 def train(run: GRPORunConfig, output_dir: Path | None = None, callbacks: list[Any] | None = None) -> Any:
     """Build and run the trainer; saves the final model and processor to `<output_dir>/final`. Returns the trainer."""
     output_dir = output_dir or run_dir(run.output_dir)
     trainer = build_trainer(run, output_dir, callbacks)
-    trainer.train(resume_from_checkpoint=resume_target(run))
+    trainer.train(resume_from_checkpoint=resume_argument(run.resume_from_checkpoint, output_dir))
     trainer.save_model(str(output_dir / "final"))
     return trainer
 

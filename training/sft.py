@@ -18,7 +18,15 @@ from typing import Any
 
 from planner.config import from_mapping, to_dict
 from planner.vlm import load_processor
-from training.common import DataSource, ModelSource, model_checkpoint, resolve_data, run_dir, trainer_kwargs
+from training.common import (
+    DataSource,
+    ModelSource,
+    resolve_data,
+    resume_argument,
+    run_dir,
+    start_weights,
+    trainer_kwargs,
+)
 from training.dataset import to_sft_format
 
 log = logging.getLogger(__name__)
@@ -74,7 +82,7 @@ def build_trainer(run: SFTRunConfig, output_dir: Path, callbacks: list[Any] | No
 
     output_dir.mkdir(parents=True, exist_ok=True)
     args = build_sft_config(run, output_dir)
-    model_path = model_checkpoint(run.model, output_dir, "train.sft.model.path")
+    model_path = start_weights(run.model, run.resume_from_checkpoint, output_dir, "train.sft.model.path")
     data = resolve_data(run.data, output_dir)
     processor = load_processor(model_path, run.model.min_pixels, run.model.max_pixels)
     eval_dataset = None
@@ -94,8 +102,7 @@ def train(run: SFTRunConfig, output_dir: Path | None = None, callbacks: list[Any
     """Build and run the trainer; saves the final model and processor to `<output_dir>/final`. Returns the trainer."""
     output_dir = output_dir or run_dir(run.output_dir)
     trainer = build_trainer(run, output_dir, callbacks)
-    resume = None if not run.resume_from_checkpoint else run.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=True if resume == "latest" else resume)
+    trainer.train(resume_from_checkpoint=resume_argument(run.resume_from_checkpoint, output_dir))
     trainer.save_model(str(output_dir / "final"))
     record_answer_budget(output_dir / "final", trainer.train_dataset, trainer.processing_class)
     return trainer

@@ -8,12 +8,20 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
+from transformers import AutoModelForImageTextToText, TrainerCallback
 
 from planner.checkpoints import answer_token_budget
 from planner.vlm import VLMPlannerConfig
 from training import evaluate, grpo, sft
 from training.common import DataSource, ModelSource
 from training.dataset import completion_text, load_planning_dataset
+
+
+class StartWeights(TrainerCallback):
+    """The model's weights when training begins (after a resumed run has loaded its checkpoint)."""
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs) -> None:
+        self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -98,9 +106,32 @@ def test_grpo_resumes_from_checkpoint(tiny_model: Path, synthetic_data: Path, tm
     )
     grpo.train(run, tmp_path)
     assert (tmp_path / "checkpoint-2").is_dir()
+    start = StartWeights()
     resumed = grpo.train(
-        grpo.GRPORunConfig(**{**run.__dict__, "max_steps": 3, "resume_from_checkpoint": "latest"}), tmp_path
+        grpo.GRPORunConfig(**{**run.__dict__, "max_steps": 3, "resume_from_checkpoint": "latest"}), tmp_path, [start]
     )
     assert resumed.state.global_step == 3
+    saved = AutoModelForImageTextToText.from_pretrained(tmp_path / "checkpoint-2").state_dict()
+    assert start.weights.keys() == saved.keys()
+    assert all(torch.equal(start.weights[k], saved[k]) for k in saved)  # it goes on from the saved weights
     steps = [h["step"] for h in resumed.state.log_history if "loss" in h]
     assert steps == [1, 2, 3]  # history restored from checkpoint-2, then one new step
+
+
+def test_sft_resumes_from_the_checkpoints_weights(tiny_model: Path, synthetic_data: Path, tmp_path: Path) -> None:
+    run = sft.SFTRunConfig(
+        model=ModelSource(path=str(tiny_model)),
+        data=DataSource(path=str(synthetic_data)),
+        learning_rate=1e-3,
+        per_device_train_batch_size=4,
+        max_steps=2,
+        save_steps=2,
+        report_to=(),
+    )
+    sft.train(run, tmp_path)
+    start = StartWeights()
+    resumed = sft.train(sft.SFTRunConfig(**{**run.__dict__, "max_steps": 3, "resume_from_checkpoint": "latest"}),
+                        tmp_path, [start])  # fmt: skip
+    assert resumed.state.global_step == 3
+    saved = AutoModelForImageTextToText.from_pretrained(tmp_path / "checkpoint-2").state_dict()
+    assert all(torch.equal(start.weights[k], saved[k]) for k in saved)  # not the model it started from at step 0
