@@ -36,13 +36,10 @@ format: setup
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
 
-# A few suite scenarios in closed loop on the embedded simulator with the expert; results and review videos land in
-# outputs/demo/<n>_<scenario>/.
+# The planner this project ships (models/planner-cpu) and the privileged expert on the same three suite routes, side
+# by side on the embedded simulator; results, review videos and an A/B review page land in outputs/demo/.
 demo: setup
-	$(UV) run python sim/run_route.py -m scenario=red_light_stop,truck_with_cones,jaywalker planner=expert \
-		hydra.sweep.dir=outputs/demo
-	@echo "Results, review videos and review pages:"
-	@find outputs/demo -name results.json -o -name review.mp4 -o -name report.html | sort
+	$(UV) run python sim/demo.py --out outputs/demo
 
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache

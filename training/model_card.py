@@ -1,6 +1,6 @@
 """Ship a planner the pipeline trained: its checkpoint files and a model card (data, recipe, metrics, the command).
 
-    python -m training.model_card outputs/pipeline_cpu models/planner-cpu [--stage grpo]
+    python -m training.model_card outputs/pipeline_cpu models/planner-cpu [--stage grpo] [--checkpoint DIR]
 
 The card is written from the run's `pipeline.json`, so every number in it comes from that run.
 """
@@ -28,11 +28,19 @@ def last_trained_stage(state: Mapping[str, Any]) -> str:
     return stages[-1]
 
 
-def ship(run_dir: Path, dest: Path, stage: str | None = None, command: str = "") -> Path:
-    """Copy the planner of `stage` (default: the last trained one) into `dest` with a README model card."""
+def ship(
+    run_dir: Path,
+    dest: Path,
+    stage: str | None = None,
+    command: str = "",
+    checkpoint: Path | None = None,
+    evaluations: tuple[Path, ...] = (),
+) -> Path:
+    """Copy the planner of `stage` (default: the last trained one; `checkpoint`: one of its intermediate
+    checkpoints instead of its final model) into `dest` with a README model card."""
     state = json.loads((run_dir / "pipeline.json").read_text(encoding="utf-8"))
     stage = stage or last_trained_stage(state)
-    source = Path(state["stages"][stage]["model"])
+    source = checkpoint or Path(state["stages"][stage]["model"])
     files = sorted({p for pattern in KEEP for p in source.glob(pattern)})
     size = sum(p.stat().st_size for p in files)
     if size > MAX_BYTES:
@@ -44,14 +52,21 @@ def ship(run_dir: Path, dest: Path, stage: str | None = None, command: str = "")
     dest.mkdir(parents=True)
     for path in files:
         shutil.copy2(path, dest / path.name)
-    (dest / "README.md").write_text(card(state, stage, size, command), encoding="utf-8")
+    name = stage if checkpoint is None else f"{stage} ({checkpoint.name})"
+    for path in evaluations:  # evaluations of this planner made outside the run (a pipeline.json-like file)
+        extra = json.loads(path.read_text(encoding="utf-8"))["stages"]
+        state["stages"].update((k, v) for k, v in extra.items() if k.startswith("eval_"))
+    (dest / "README.md").write_text(card(state, name, size, command), encoding="utf-8")
     return dest
 
 
 def card(state: Mapping[str, Any], stage: str, size: int, command: str) -> str:
-    stages = state["stages"]
+    names = list(state["stages"])
+    shipped = stage.split(" ")[0]
+    upto = names[: names.index(shipped) + 1] if shipped in names else names  # what the shipped planner went through
+    stages = {n: state["stages"][n] for n in upto}
     config = state.get("config", {})
-    evals = {name.removeprefix("eval_"): r for name, r in stages.items() if name.startswith("eval_")}
+    evals = {name.removeprefix("eval_"): r for name, r in state["stages"].items() if name.startswith("eval_")}
     data = [f"- {name}: {r['samples']} samples in the dataset after it" for name, r in stages.items() if "samples" in r]
     trained = [
         f"- {name}: {r.get('steps')} steps, {float(r.get('seconds', 0)) / 60:.1f} min"
@@ -75,7 +90,8 @@ def card(state: Mapping[str, Any], stage: str, size: int, command: str) -> str:
             "## Reproduce",
             "",
             f"    {command or 'uv run python training/pipeline.py'}",
-            f"    uv run python -m training.model_card <output_dir> models/planner-cpu --stage {stage}",
+            f"    uv run python -m training.model_card <output_dir> models/planner-cpu --stage {shipped}"
+            + (f" --checkpoint <output_dir>/{shipped}/{stage.split('(')[1].rstrip(')')}" if "(" in stage else ""),
             "",
             "## Data (training/collect.py; every sample labelled by the privileged expert)",
             "",
@@ -94,8 +110,9 @@ def card(state: Mapping[str, Any], stage: str, size: int, command: str) -> str:
             "## Limits",
             "",
             "- Embedded simulator only; no claim about CARLA or real images.",
-            "- A few million parameters trained for about an hour on two CPU cores: it reads traffic lights, leads "
-            "and crossing pedestrians from pixels imperfectly; see the tables above for where it fails.",
+            "- A few million parameters trained for about an hour on two CPU cores. Compare the tables above with "
+            "the always-ACCELERATE planner (`planner=constant`) on the same routes before trusting any decision it "
+            "makes: a planner that has not learnt to read lights, leads and pedestrians scores like it.",
             "",
         ]
     )
@@ -107,9 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dest", type=Path)
     parser.add_argument("--stage", help="default: the last trained stage")
     parser.add_argument("--command", default="", help="the command that produced the run, for the card")
+    parser.add_argument("--checkpoint", type=Path, help="an intermediate checkpoint of the stage instead of its final")
+    parser.add_argument("--evaluations", type=Path, nargs="*", default=(), help="state files with eval_* stages")
     args = parser.parse_args(argv)
     try:
-        path = ship(args.run_dir, args.dest, args.stage, args.command)
+        path = ship(args.run_dir, args.dest, args.stage, args.command, args.checkpoint, tuple(args.evaluations))
     except (OSError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
