@@ -307,51 +307,40 @@ class World:
         return self._actor_cache[1]
 
     def _build_actor_states(self) -> tuple[ActorState, ...]:
+        # whole columns to Python floats at once (tolist), not one numpy scalar at a time: ground truth is read
+        # every tick, and at 200 vehicles building it used to cost as much as the traffic model
         tr, pd, pr = self.traffic, self.pedestrians, self.props
-        out = []
-        g = self.graph
-        for k, aid in enumerate(tr.ids):
-            attrs = {**tr.attributes[k], "braking": bool(tr.acc[k] < -1.0 or tr.v[k] < 0.05)}
-            out.append(
-                ActorState(
-                    aid,
-                    tr.kinds[k],
-                    float(tr.x[k]),
-                    float(tr.y[k]),
-                    float(tr.yaw[k]),
-                    float(tr.v[k]),
-                    float(tr.size[k, 0]),
-                    float(tr.size[k, 1]),
-                    float(tr.size[k, 2]),
-                    g.ids[int(tr.lane[k])],
-                    attrs,
-                )
+        lane_ids = self.graph.ids
+        braking = ((tr.acc < -1.0) | (tr.v < 0.05)).tolist()
+        out = [
+            ActorState(aid, kind, x, y, yaw, v, length, width, height, lane_ids[lane], {**attrs, "braking": brakes})
+            for aid, kind, x, y, yaw, v, (length, width, height), lane, attrs, brakes in zip(
+                tr.ids,
+                tr.kinds,
+                _floats(tr.x),
+                _floats(tr.y),
+                _floats(tr.yaw),
+                _floats(tr.v),
+                _floats(tr.size),
+                tr.lane.tolist(),
+                tr.attributes,
+                braking,
+                strict=True,
             )
-        for k, aid in enumerate(pd.ids):
-            kind = pd.kinds_override.get(k, ActorKind.PEDESTRIAN)
-            length, width, height = map(float, pd.size[k])
-            out.append(
-                ActorState(
-                    aid, kind, float(pd.x[k]), float(pd.y[k]), float(pd.yaw[k]), float(pd.v[k]), length, width, height
-                )
+        ]
+        override = pd.kinds_override
+        out.extend(
+            ActorState(aid, override.get(k, ActorKind.PEDESTRIAN), x, y, yaw, v, length, width, height)
+            for k, (aid, x, y, yaw, v, (length, width, height)) in enumerate(
+                zip(pd.ids, _floats(pd.x), _floats(pd.y), _floats(pd.yaw), _floats(pd.v), _floats(pd.size), strict=True)
             )
-        for k, aid in enumerate(pr.ids):
-            b = pr.boxes[k]
-            out.append(
-                ActorState(
-                    aid,
-                    pr.kinds[k],
-                    float(b[0]),
-                    float(b[1]),
-                    float(b[2]),
-                    0.0,
-                    float(b[3]),
-                    float(b[4]),
-                    pr.heights[k],
-                    None,
-                    dict(pr.attributes[k]),
-                )
+        )
+        out.extend(
+            ActorState(aid, kind, x, y, yaw, 0.0, length, width, height, None, dict(attrs))
+            for aid, kind, (x, y, yaw, length, width), height, attrs in zip(
+                pr.ids, pr.kinds, _floats(pr.boxes), pr.heights, pr.attributes, strict=True
             )
+        )
         return tuple(out)
 
     def light_states(self) -> tuple[TrafficLightState, ...]:
@@ -399,3 +388,8 @@ class World:
             limit,
             extras,
         )
+
+
+def _floats(values: np.ndarray) -> list[Any]:
+    """Rows of Python floats, as float(values[k]) would give them one by one."""
+    return np.asarray(values, dtype=np.float64).tolist()
