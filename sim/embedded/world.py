@@ -271,18 +271,14 @@ class World:
                 if conn >= 0:
                     approach = Approach(conn, float(g.length[tr.lane] - tr.lane_s - e.length / 2), max(e.speed, 0.0))
         peds = self.pedestrians
-        for k in peds.on_road_candidates():
-            for hit in g.lanes_near(float(peds.x[k]), float(peds.y[k]), 0.8):
-                lanes.append(hit.lane)
-                ss.append(hit.s)
-                vs.append(0.0)
-                halves.append(0.4)
+        on_road = peds.on_road_candidates()
+        _, ped_lane, ped_s, _ = g.lanes_near_many(peds.x[on_road], peds.y[on_road], 0.8)
         props = self.props.obstacles
         ext = Obstacles(
-            np.concatenate([np.asarray(lanes, dtype=np.int64), props.lane]),
-            np.concatenate([np.asarray(ss, dtype=float), props.s]),
-            np.concatenate([np.asarray(vs, dtype=float), props.v]),
-            np.concatenate([np.asarray(halves, dtype=float), props.half_length]),
+            np.concatenate([np.asarray(lanes, dtype=np.int64), ped_lane, props.lane]),
+            np.concatenate([np.asarray(ss, dtype=float), ped_s, props.s]),
+            np.concatenate([np.asarray(vs, dtype=float), np.zeros(len(ped_lane)), props.v]),
+            np.concatenate([np.asarray(halves, dtype=float), np.full(len(ped_lane), 0.4), props.half_length]),
         )
         return ext, approach, ego_conn
 
