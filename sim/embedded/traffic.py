@@ -251,20 +251,10 @@ class Traffic:
             return
         g, cfg = self.g, self.cfg
         half = self.size[:, 0] / 2
-        # lane-changing vehicles also block the lane they are leaving
-        ghost = np.flatnonzero(np.abs(self.d) > 0.8)
-        old_lane = np.where(self.d[ghost] > 0, g.left[self.lane[ghost]], g.right[self.lane[ghost]])
-        ok = old_lane >= 0
-        ghost, old_lane = ghost[ok], old_lane[ok]
-        o_lane = np.concatenate([self.lane, old_lane, ext.lane])
-        o_s = np.concatenate([self.s, self.s[ghost] * g.length[old_lane] / g.length[self.lane[ghost]], ext.s])
-        o_v = np.concatenate([self.v, self.v[ghost], ext.v])
-        o_half = np.concatenate([half, half[ghost], ext.half_length])
-        owner = np.concatenate([np.arange(n), ghost, np.full(len(ext.lane), -1)])
-
+        o_lane, o_s, o_v, o_half, owner = self.obstacle_rows(ext)
         length_here = g.length[self.lane]
         nxt0 = self.nxt[:, 0]
-        lead, lead_dist = self._leads(length_here, o_lane, o_s, o_half, owner)
+        lead, lead_dist = self.leads(length_here, o_lane, o_s, o_half, owner)
         gap = lead_dist - half - o_half[lead]
         v_lead = np.where(np.isfinite(lead_dist), o_v[lead], 0.0)
 
@@ -317,7 +307,24 @@ class Traffic:
         self.lc_t = self.lc_t + dt
         self._update_poses()
 
-    def _leads(
+    def obstacle_rows(self, ext: Obstacles) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Everything a vehicle may follow, one row per (obstacle, lane): (lane, s, speed, half length, owning
+        vehicle or -1). Vehicles come first, then lane-changing vehicles again on the lane they are leaving, then
+        `ext`."""
+        g, n = self.g, len(self.ids)
+        half = self.size[:, 0] / 2
+        ghost = np.flatnonzero(np.abs(self.d) > 0.8)
+        old_lane = np.where(self.d[ghost] > 0, g.left[self.lane[ghost]], g.right[self.lane[ghost]])
+        ok = old_lane >= 0
+        ghost, old_lane = ghost[ok], old_lane[ok]
+        o_lane = np.concatenate([self.lane, old_lane, ext.lane])
+        o_s = np.concatenate([self.s, self.s[ghost] * g.length[old_lane] / g.length[self.lane[ghost]], ext.s])
+        o_v = np.concatenate([self.v, self.v[ghost], ext.v])
+        o_half = np.concatenate([half, half[ghost], ext.half_length])
+        owner = np.concatenate([np.arange(n), ghost, np.full(len(ext.lane), -1)])
+        return o_lane, o_s, o_v, o_half, owner
+
+    def leads(
         self, length_here: np.ndarray, o_lane: np.ndarray, o_s: np.ndarray, o_half: np.ndarray, owner: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each vehicle's nearest obstacle ahead along its lane and the next two (index into the obstacles, distance
