@@ -172,12 +172,13 @@ class LaneGraph:
         diff = np.stack([xs[group], ys[group]], axis=1) - self.points[idx]
         dist = np.hypot(diff[:, 0], diff[:, 1])
         lane_of = self.point_lane[idx]
-        order = np.lexsort((np.arange(len(idx)), dist, lane_of, group))
+        # a lane is hit when its nearest candidate is within reach, so candidates out of reach cannot decide anything
+        near = np.flatnonzero(dist <= self.width[lane_of] / 2 + margin)
+        order = near[np.lexsort((near, dist[near], lane_of[near], group[near]))]
         g_o, l_o = group[order], lane_of[order]
         first = np.ones(len(order), dtype=bool)
         first[1:] = (g_o[1:] != g_o[:-1]) | (l_o[1:] != l_o[:-1])
         j = order[first]
-        j = j[dist[j] <= self.width[lane_of[j]] / 2 + margin]
         lane, p = lane_of[j], idx[j]
         yaw = self.yaw[p].tolist()
         c = np.array([math.cos(a) for a in yaw])  # math, not numpy: the same last bit as one point at a time

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from world_helpers import GRID, scenario
@@ -142,18 +144,35 @@ def test_the_bucketed_leader_search_finds_the_dense_definitions_leaders() -> Non
     assert checked > 500  # most vehicles had someone ahead
 
 
+def _lanes_near_one(g, x: float, y: float, margin: float) -> list[tuple[int, float, float]]:
+    """lanes_near written one point at a time over every candidate (the definition the batched query must keep)."""
+    idx = g.candidates(x, y)
+    if len(idx) == 0:
+        return []
+    diff = np.array([x, y]) - g.points[idx]
+    dist = np.hypot(diff[:, 0], diff[:, 1])
+    order = np.argsort(dist, kind="stable")
+    lanes_u, first = np.unique(g.point_lane[idx[order]], return_index=True)
+    out = []
+    for lane, j in zip(lanes_u, order[first], strict=True):
+        if dist[j] <= g.width[lane] / 2 + margin:
+            p = idx[j]
+            c, sn = math.cos(g.yaw[p]), math.sin(g.yaw[p])
+            s = float((p - g.offset[lane]) * g.step[lane] + (diff[j, 0] * c + diff[j, 1] * sn))
+            if -0.5 <= s <= g.length[lane] + 0.5:
+                out.append((int(lane), s, float(-diff[j, 0] * sn + diff[j, 1] * c)))
+    return out
+
+
 def test_lanes_near_many_answers_as_one_point_at_a_time() -> None:
     world = World(scenario(), 0)
     g = world.graph
     rng = np.random.default_rng(0)
-    xs, ys = rng.uniform(-10, 190, 300), rng.uniform(-10, 190, 300)
+    xs, ys = rng.uniform(-10, 190, 400), rng.uniform(-10, 190, 400)
     point, lanes, s, d = g.lanes_near_many(xs, ys, 0.8)
     assert len(set(point.tolist())) > 30  # many points fall on a lane
     for k in range(len(xs)):
-        one = g.lanes_near(float(xs[k]), float(ys[k]), 0.8)
         mine = point == k
-        assert [h.lane for h in one] == lanes[mine].tolist()
-        assert [h.s for h in one] == s[mine].tolist() and [h.d for h in one] == d[mine].tolist()
-        for h in one:  # and each hit is right: the point lies within the lane's strip widened by the margin
-            nearest = np.hypot(*(g.lane_points(h.lane) - [xs[k], ys[k]]).T).min()
-            assert nearest <= g.width[h.lane] / 2 + 0.8
+        got = list(zip(lanes[mine].tolist(), s[mine].tolist(), d[mine].tolist(), strict=True))
+        assert got == _lanes_near_one(g, float(xs[k]), float(ys[k]), 0.8)
+        assert [(h.lane, h.s, h.d) for h in g.lanes_near(float(xs[k]), float(ys[k]), 0.8)] == got
