@@ -86,6 +86,7 @@ class World:
         traffic_spec = getattr(sc, "traffic", None)
         cycle = tuple(getattr(traffic_spec, "light_cycle_s", (15.0, 3.0, 15.0)))
         self.lights = LightController(self.network, LightTiming(*cycle), rng)
+        self._light_cache: tuple[bytes, tuple[TrafficLightState, ...]] = (b"", ())
         self.time = 0.0
         x, y, yaw = self.route.to_world(0.0)
         ego_spec = getattr(sc, "ego", None)
@@ -340,15 +341,16 @@ class World:
         return tuple(out)
 
     def light_states(self) -> tuple[TrafficLightState, ...]:
+        """Every head's state, rebuilt only when a light changed (they change a few times per cycle)."""
+        key = self.lights.codes.tobytes()
+        if self._light_cache[0] == key:
+            return self._light_cache[1]
         out = []
-        for i, hid in enumerate(self.lights.ids):
+        for hid, code in zip(self.lights.ids, self.lights.codes.tolist(), strict=True):
             head = self.network.lights[hid]
-            out.append(
-                TrafficLightState(
-                    hid, CODE_COLOR[int(self.lights.codes[i])], head.position, head.stop_line, tuple(head.lane_ids)
-                )
-            )
-        return tuple(out)
+            out.append(TrafficLightState(hid, CODE_COLOR[code], head.position, head.stop_line, tuple(head.lane_ids)))
+        self._light_cache = (key, tuple(out))
+        return self._light_cache[1]
 
     def ego_state(self) -> EgoState:
         return self.ego
