@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -78,8 +79,8 @@ def bench_load(repeats: int) -> dict[str, Any]:
             blind.append(timed(no_camera.load, scenario, r))
             scenery.clear_scenery_cache()
             env = DriveEnv(config={"scenarios": [name], "sim": {"name": "embedded", "render": True}})
-            reset_first.append(timed(env.reset, None, r))
-            reset_later.append(timed(env.reset, None, r + 100))
+            reset_first.append(timed(functools.partial(env.reset, seed=r)))
+            reset_later.append(timed(functools.partial(env.reset, seed=r + 100)))
             env.close()
         out[name] = {
             "load_first_s": spread(first),
@@ -146,6 +147,7 @@ MODES = {
 def bench_expert(repeats: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        drive_expert(ROUTES[0], False, Path(tmp) / "warm_up")  # imports and first-use costs, once per process
         for name in ROUTES:
             out[name] = {}
             for mode, spec in MODES.items():
@@ -190,22 +192,32 @@ def tick_ms(vehicles: int, pedestrians: int, repeats: int, ticks: int) -> list[f
     return out
 
 
+def per_actor(times: dict[int, list[float]], base: float, word: str) -> dict[str, Any]:
+    """Tick time at each count, its excess over the base per actor, and the marginal cost from the previous count
+    (a per-actor cost that grew with the count would be a superlinear term)."""
+    out: dict[str, Any] = {}
+    previous: tuple[int, float] | None = None
+    for n, values in times.items():
+        median = statistics.median(values)
+        row: dict[str, Any] = {"tick_ms": spread(values)}
+        if n:
+            row[f"us_per_{word}"] = round((median - base) / n * 1e3, 2)
+        if previous is not None and n > previous[0]:
+            row[f"marginal_us_per_{word}"] = round((median - previous[1]) / (n - previous[0]) * 1e3, 2)
+        out[str(n)] = row
+        previous = (n, median)
+    return out
+
+
 def bench_ticks(repeats: int, ticks: int) -> dict[str, Any]:
     vehicles = {n: tick_ms(n, 0, repeats, ticks) for n in VEHICLE_COUNTS}
-    base_v = statistics.median(vehicles[0])
-    base_p = statistics.median(vehicles[PEDESTRIAN_BASE_VEHICLES])
-    pedestrians = {n: tick_ms(PEDESTRIAN_BASE_VEHICLES, n, repeats, ticks) for n in PEDESTRIAN_COUNTS}
+    base_p = vehicles[PEDESTRIAN_BASE_VEHICLES]
+    pedestrians = {0: base_p} | {n: tick_ms(PEDESTRIAN_BASE_VEHICLES, n, repeats, ticks) for n in PEDESTRIAN_COUNTS}
     return {
-        "vehicles": {
-            str(n): {"tick_ms": spread(v), "us_per_vehicle": round((statistics.median(v) - base_v) / n * 1e3, 2)}
-            if n
-            else {"tick_ms": spread(v)}
-            for n, v in vehicles.items()
-        },
-        f"pedestrians_beside_{PEDESTRIAN_BASE_VEHICLES}_vehicles": {
-            str(n): {"tick_ms": spread(v), "us_per_pedestrian": round((statistics.median(v) - base_p) / n * 1e3, 2)}
-            for n, v in pedestrians.items()
-        },
+        "vehicles": per_actor(vehicles, statistics.median(vehicles[0]), "vehicle"),
+        f"pedestrians_beside_{PEDESTRIAN_BASE_VEHICLES}_vehicles": per_actor(
+            pedestrians, statistics.median(base_p), "pedestrian"
+        ),
         "ticks_per_repeat": ticks,
         "what": "step + ground_truth + events per tick, ego held at its start, 4x4 town of bench_sim.py",
     }
@@ -217,6 +229,7 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=200, help="ticks per timed repeat of the tick-cost part")
     parser.add_argument("--parts", default="load,expert,ticks", help="comma-separated subset of load,expert,ticks")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_throughput.json")
+    parser.add_argument("--label", default="", help="what code was measured, written into the JSON")
     args = parser.parse_args()
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(affinity) > 1:  # one core, as `taskset -c N` would
@@ -232,6 +245,8 @@ def main() -> None:
             "python": platform.python_version(),
             "load_average_before": [round(x, 2) for x in os.getloadavg()],
         },
+        "label": args.label,
+        "note": "a shared development machine: other jobs ran beside this one (see the load averages)",
         "repeats": args.repeats,
     }
     if "load" in parts:
