@@ -8,6 +8,7 @@ random that moves (traffic, pedestrians, light offsets) comes from the run seed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from sim.core import (
     WorldState,
 )
 from sim.disturbance import ControlDisturbance
+from sim.embedded.actor_table import ActorTable
 from sim.embedded.flows import Flows
 from sim.embedded.infractions import InfractionConfig, InfractionMonitor
 from sim.embedded.lights import CODE_COLOR, LightController, LightTiming
@@ -127,7 +129,7 @@ class World:
         )
         self.monitor = InfractionMonitor(self.graph, self.plan.lane_set, icfg)
         self._refresh_actor_arrays()
-        self._actor_cache: tuple[float, tuple[ActorState, ...]] = (-1.0, ())
+        self._actor_cache: tuple[float, Sequence[ActorState]] = (-1.0, ())
 
     # ---- setup helpers ----------------------------------------------------------------------------------------
     def _ego_clearance(self) -> list[tuple[int, float]]:
@@ -297,48 +299,12 @@ class World:
     def events(self) -> list[Infraction]:
         return self.monitor.drain()
 
-    def actor_states(self) -> tuple[ActorState, ...]:
-        """Every actor but the ego (computed once per tick: the camera and the ground truth share it)."""
+    def actor_states(self) -> Sequence[ActorState]:
+        """Every actor but the ego, as of now: one table per tick, shared by the camera and the ground truth and
+        turned into ActorState objects on first read (actor_table.py)."""
         if self._actor_cache[0] != self.time:
-            self._actor_cache = (self.time, self._build_actor_states())
+            self._actor_cache = (self.time, ActorTable(self.traffic, self.pedestrians, self.props, self.graph.ids))
         return self._actor_cache[1]
-
-    def _build_actor_states(self) -> tuple[ActorState, ...]:
-        # whole columns to Python floats at once (tolist), not one numpy scalar at a time: ground truth is read
-        # every tick, and at 200 vehicles building it used to cost as much as the traffic model
-        tr, pd, pr = self.traffic, self.pedestrians, self.props
-        lane_ids = self.graph.ids
-        braking = ((tr.acc < -1.0) | (tr.v < 0.05)).tolist()
-        out = [
-            ActorState(aid, kind, x, y, yaw, v, length, width, height, lane_ids[lane], {**attrs, "braking": brakes})
-            for aid, kind, x, y, yaw, v, (length, width, height), lane, attrs, brakes in zip(
-                tr.ids,
-                tr.kinds,
-                _floats(tr.x),
-                _floats(tr.y),
-                _floats(tr.yaw),
-                _floats(tr.v),
-                _floats(tr.size),
-                tr.lane.tolist(),
-                tr.attributes,
-                braking,
-                strict=True,
-            )
-        ]
-        override = pd.kinds_override
-        out.extend(
-            ActorState(aid, override.get(k, ActorKind.PEDESTRIAN), x, y, yaw, v, length, width, height)
-            for k, (aid, x, y, yaw, v, (length, width, height)) in enumerate(
-                zip(pd.ids, _floats(pd.x), _floats(pd.y), _floats(pd.yaw), _floats(pd.v), _floats(pd.size), strict=True)
-            )
-        )
-        out.extend(
-            ActorState(aid, kind, x, y, yaw, 0.0, length, width, height, None, dict(attrs))
-            for aid, kind, (x, y, yaw, length, width), height, attrs in zip(
-                pr.ids, pr.kinds, _floats(pr.boxes), pr.heights, pr.attributes, strict=True
-            )
-        )
-        return tuple(out)
 
     def light_states(self) -> tuple[TrafficLightState, ...]:
         """Every head's state, rebuilt only when a light changed (they change a few times per cycle)."""
@@ -386,8 +352,3 @@ class World:
             limit,
             extras,
         )
-
-
-def _floats(values: np.ndarray) -> list[Any]:
-    """Rows of Python floats, as float(values[k]) would give them one by one."""
-    return np.asarray(values, dtype=np.float64).tolist()
