@@ -179,21 +179,30 @@ def bench_expert(repeats: int) -> dict[str, Any]:
 
 
 # ---- (3) tick cost per actor ---------------------------------------------------------------------------------------
-def tick_ms(vehicles: int, pedestrians: int, repeats: int, ticks: int) -> list[float]:
-    backend = EmbeddedBackend(render=False)
-    backend.load(town_scenario(vehicles, pedestrians), 0)
+def run_ticks(backend: EmbeddedBackend, ticks: int) -> None:
     hold = VehicleControl(brake=1.0)  # the ego waits at its start; everything else moves
+    for _ in range(ticks):
+        backend.step(hold)
+        for _ in backend.ground_truth().actors:  # read, as the runner's route criteria do every tick
+            pass
+        backend.events()
 
-    def run(n: int) -> None:
-        for _ in range(n):
-            backend.step(hold)
-            for _ in backend.ground_truth().actors:  # read, as the runner's route criteria do every tick
-                pass
-            backend.events()
 
-    run(50)
-    out = [timed(lambda: run(ticks)) / ticks * 1e3 for _ in range(repeats)]
-    backend.close()
+def tick_ms(counts: list[tuple[int, int]], repeats: int, ticks: int) -> dict[tuple[int, int], list[float]]:
+    """Milliseconds per tick at each (vehicles, pedestrians). The repeats go round-robin over the counts, so that a
+    burst of other work on the machine is spread over all of them instead of spoiling one."""
+    backends = {}
+    for vehicles, pedestrians in counts:
+        backend = EmbeddedBackend(render=False)
+        backend.load(town_scenario(vehicles, pedestrians), 0)
+        run_ticks(backend, 50)
+        backends[(vehicles, pedestrians)] = backend
+    out: dict[tuple[int, int], list[float]] = {count: [] for count in counts}
+    for _ in range(repeats):
+        for count, backend in backends.items():
+            out[count].append(timed(run_ticks, backend, ticks) / ticks * 1e3)
+    for backend in backends.values():
+        backend.close()
     return out
 
 
@@ -216,9 +225,11 @@ def per_actor(times: dict[int, list[float]], base: float, word: str) -> dict[str
 
 
 def bench_ticks(repeats: int, ticks: int) -> dict[str, Any]:
-    vehicles = {n: tick_ms(n, 0, repeats, ticks) for n in VEHICLE_COUNTS}
+    counts = [(n, 0) for n in VEHICLE_COUNTS] + [(PEDESTRIAN_BASE_VEHICLES, n) for n in PEDESTRIAN_COUNTS]
+    times = tick_ms(counts, repeats, ticks)
+    vehicles = {n: times[(n, 0)] for n in VEHICLE_COUNTS}
     base_p = vehicles[PEDESTRIAN_BASE_VEHICLES]
-    pedestrians = {0: base_p} | {n: tick_ms(PEDESTRIAN_BASE_VEHICLES, n, repeats, ticks) for n in PEDESTRIAN_COUNTS}
+    pedestrians = {0: base_p} | {n: times[(PEDESTRIAN_BASE_VEHICLES, n)] for n in PEDESTRIAN_COUNTS}
     return {
         "vehicles": per_actor(vehicles, min(vehicles[0]), "vehicle"),
         f"pedestrians_beside_{PEDESTRIAN_BASE_VEHICLES}_vehicles": per_actor(pedestrians, min(base_p), "pedestrian"),
