@@ -13,6 +13,7 @@ from pathlib import Path
 from planner.config import ConfigError
 
 HUB_TIMEOUT_S = 10.0
+DEFAULT_ANSWER_TOKENS = 128  # for checkpoints that do not say how long their answers are
 # The planner this project trains and ships (models/<name>/ with its model card): what `planner=vlm` drives when no
 # model is named.
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "planner-cpu"
@@ -66,3 +67,16 @@ def resolve_model(model: str | None, local_files_only: bool = False, field: str 
             f"{download}"
         ) from None
     return model
+
+
+def answer_token_budget(model: str) -> int:
+    """How many tokens to generate for one answer of `model`: the `max_new_tokens` its `generation_config.json`
+    records (training/sft.py writes the longest training target plus headroom there), else 128."""
+    import json
+
+    path = Path(model).expanduser() / "generation_config.json"
+    try:
+        budget = json.loads(path.read_text(encoding="utf-8")).get("max_new_tokens")
+    except (OSError, ValueError):
+        return DEFAULT_ANSWER_TOKENS
+    return int(budget) if isinstance(budget, int) and budget > 0 else DEFAULT_ANSWER_TOKENS

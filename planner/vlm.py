@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS, MetaAction, ParsedAnswer, parse_answer
-from planner.checkpoints import resolve_model
+from planner.checkpoints import answer_token_budget, resolve_model
 from planner.config import from_mapping
 from planner.interface import Plan, PlannerInput
 from planner.prompt import build_messages
@@ -39,7 +39,7 @@ class VLMPlannerConfig:
     attn_implementation: str | None = None  # None: the transformers default (sdpa); or eager, flash_attention_2
     local_files_only: bool = False
     batch_size: int = 8  # inputs per generate call in plan_batch
-    max_new_tokens: int = 128
+    max_new_tokens: int | None = None  # None: the checkpoint's answer budget (planner.checkpoints), else 128
     do_sample: bool = False  # greedy by default: reproducible decisions
     temperature: float = 0.7
     top_p: float = 1.0
@@ -62,7 +62,10 @@ class VLMPlannerConfig:
             (self.fallback_path in PATH_ACTIONS, f"fallback_path must be one of {PATH_ACTIONS}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.num_candidates >= 1, f"num_candidates must be >= 1, got {self.num_candidates}"),
-            (self.max_new_tokens >= 1, f"max_new_tokens must be >= 1, got {self.max_new_tokens}"),
+            (
+                self.max_new_tokens is None or self.max_new_tokens >= 1,
+                f"max_new_tokens must be >= 1 or null, got {self.max_new_tokens}",
+            ),
             (self.do_sample or self.num_candidates == 1, "num_candidates > 1 needs do_sample: true"),
             (self.temperature > 0, f"temperature must be > 0, got {self.temperature}"),
         )
@@ -142,6 +145,7 @@ class TransformersBackend:
             config.model, local_files_only=config.local_files_only, **model_kwargs
         ).to(self.device)
         self.model.eval()
+        self.max_new_tokens = config.max_new_tokens or answer_token_budget(config.model)
         self._torch = torch
         self._calls = 0
 
@@ -160,7 +164,7 @@ class TransformersBackend:
         with self._torch.inference_mode():
             output = self.model.generate(
                 **inputs,
-                max_new_tokens=cfg.max_new_tokens,
+                max_new_tokens=self.max_new_tokens,
                 stop_strings=[ANSWER_END],  # nothing after the answer is read: do not generate it
                 tokenizer=self.processor.tokenizer,
                 **sampling,
@@ -199,7 +203,7 @@ class VLLMBackend:
             n=config.num_candidates,
             temperature=temperature,
             top_p=config.top_p,
-            max_tokens=config.max_new_tokens,
+            max_tokens=config.max_new_tokens or answer_token_budget(config.model),
             seed=config.seed,
         )
 

@@ -1,6 +1,6 @@
 """`make demo`: the planner this project ships and the privileged expert on the same three suite routes.
 
-    python sim/demo.py [--out outputs/demo] [--scenarios red_light_stop truck_with_cones jaywalker]
+    python sim/demo.py [--out outputs/demo] [--scenarios red_light_stop truck_with_cones jaywalker] [--model DIR]
 
 Both drive with review videos; the two runs go side by side on two worker processes. Prints a table of both
 results with the video paths, and writes an A/B review page (`sim.report`) beside them.
@@ -22,17 +22,20 @@ PLANNERS: dict[str, dict[str, Any]] = {
 }
 
 
-def drive(label: str, scenarios: list[str], out: str) -> list[dict[str, Any]]:
+def drive(label: str, scenarios: list[str], out: str, model: str | None = None) -> list[dict[str, Any]]:
     """One planner over the demo routes (in a worker process); the results of each route."""
     from planner.config import from_mapping
     from scenarios import load_scenario
     from sim.builders import RunRouteConfig
     from sim.suite import RouteJob, run_jobs, write_summary
 
-    config = from_mapping(RunRouteConfig, {"planner": PLANNERS[label], "progress": False}, "demo")
+    planner = {**PLANNERS[label], "model": model} if model and label == "planner" else PLANNERS[label]
+    settings = {"planner": planner, "progress": False, "workers": 1}  # the two planners already run side by side
+    config = from_mapping(RunRouteConfig, settings, "demo")
     root = Path(out) / label
-    jobs = [RouteJob(name, load_scenario(name), root / name) for name in scenarios]
-    results = run_jobs(jobs, config, PLANNERS[label]["name"], log=lambda *_: None)
+    loaded = [(name, load_scenario(name)) for name in scenarios]  # names from the suite, or scenario files
+    jobs = [RouteJob(name, scenario, root / scenario.name) for name, scenario in loaded]
+    results = run_jobs(jobs, config, planner["name"], log=lambda *_: None)
     write_summary(root, results)
     return results
 
@@ -54,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="outputs/demo")
     parser.add_argument("--scenarios", nargs="+", default=list(DEMO_SCENARIOS))
+    parser.add_argument("--model", help="a planner checkpoint instead of the shipped one (models/planner-cpu)")
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
-        runs = {label: pool.submit(drive, label, args.scenarios, str(out)) for label in PLANNERS}
+        runs = {label: pool.submit(drive, label, args.scenarios, str(out), args.model) for label in PLANNERS}
         results = {label: future.result() for label, future in runs.items()}
     print(table(results["expert"], results["planner"], out))
     from sim.report import write_comparison

@@ -47,6 +47,19 @@ class DaggerConfig:
 class GrpoStageConfig:
     enabled: bool = True
     run: Mapping[str, Any] = field(default_factory=dict)  # training/grpo.py GRPORunConfig fields
+    # With outcome rewards (run.reward.outcome_scale > 0) each round first collects states with the planner being
+    # trained (snapshots kept, every step labelled by the expert), then runs GRPO on all rounds' states so far.
+    rounds: int = 1
+    learner_prob: float = 1.0  # chance per step that the planner being trained drives while its states are collected
+    collect: Mapping[str, Any] = field(default_factory=dict)  # collect overrides for those states (e.g. sample_every)
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1 or not 0.0 <= self.learner_prob <= 1.0:
+            raise ValueError("grpo.rounds must be >= 1 and grpo.learner_prob in [0, 1]")
+
+    @property
+    def outcome(self) -> bool:
+        return float((self.run.get("reward") or {}).get("outcome_scale", 0.0)) > 0.0
 
 
 @dataclass(frozen=True)
@@ -90,13 +103,15 @@ def merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
 class Pipeline:
     """Runs the stages in order; each finished stage is recorded with its outputs and never redone."""
 
-    def __init__(self, config: PipelineConfig) -> None:
+    def __init__(self, config: PipelineConfig, state_file: str = STATE_FILE) -> None:
         self.config = config
         self.root = Path(config.output_dir).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.state_path = self.root / STATE_FILE
+        self.state_path = self.root / state_file
         self.state: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         self.state.setdefault("stages", {})
+        self.data_dir = self.root / "data"  # the SFT/DAgger dataset (offline evaluation reads its validation split)
+        self.states_dir = self.root / "grpo_states"  # the states outcome GRPO drives from
 
     # ---- bookkeeping ------------------------------------------------------------------------------------------
     def stage(self, name: str, work: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
@@ -119,19 +134,24 @@ class Pipeline:
         write_json_atomic(self.state_path, self.state)
 
     # ---- stages -----------------------------------------------------------------------------------------------
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
-
     def collect(self, round_: int, learner: str | None) -> dict[str, Any]:
+        settings = merged(self.config.collect, self.config.dagger.collect if round_ else {})
+        return self._collect(settings, self.data_dir, round_, learner, self.config.dagger.learner_prob)
+
+    def collect_states(self, round_: int, learner: str | None) -> dict[str, Any]:
+        """States for outcome GRPO: the planner being trained drives (`grpo.learner_prob`), snapshots kept."""
+        settings = merged(merged(self.config.collect, self.config.grpo.collect), {"snapshots": True})
+        return self._collect(settings, self.states_dir, round_, learner, self.config.grpo.learner_prob)
+
+    def _collect(
+        self, settings: Mapping[str, Any], root: Path, round_: int, learner: str | None, learner_prob: float
+    ) -> dict[str, Any]:
         from training.collect import CollectConfig, collect
 
-        settings = merged(self.config.collect, self.config.dagger.collect if round_ else {})
-        settings = merged(settings, {"output_dir": str(self.data_dir), "round": round_, "progress": False})
+        settings = merged(settings, {"output_dir": str(root), "round": round_, "progress": False})
         if learner is not None:
             planner = {**merged(_planner_defaults(), self.config.eval.planner), "model": learner}
-            behavior = {"learner": planner, "learner_prob": self.config.dagger.learner_prob}
-            settings = merged(settings, {"behavior": behavior})
+            settings = merged(settings, {"behavior": {"learner": planner, "learner_prob": learner_prob}})
         summary = collect(from_mapping(CollectConfig, settings, "collect"), log=log.info)
         return {"samples": summary["samples"], "rounds": summary["rounds"], "failed": summary["failed_episodes"]}
 
@@ -148,11 +168,16 @@ class Pipeline:
         trainer = sft.train(run, out, self._callbacks())
         return _training_result(trainer, out)
 
-    def train_grpo(self, out: Path, start: str) -> dict[str, Any]:
+    def train_grpo(
+        self, out: Path, start: str | None, data: Path, overrides: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """GRPO from `start` (None: the run config's own model, e.g. a fresh tiny one) on the dataset `data`."""
         from training import grpo
 
-        settings = merged(self.config.grpo.run, {"data": {"path": str(self.data_dir)}, "output_dir": str(out)})
-        settings = merged(settings, {"model": {"path": start}})
+        settings = merged(self.config.grpo.run, overrides or {})
+        settings = merged(settings, {"data": {"path": str(data)}, "output_dir": str(out)})
+        if start is not None:
+            settings = merged(settings, {"model": {"path": start}})
         if _has_checkpoint(out):
             settings["resume_from_checkpoint"] = "latest"
         run = from_mapping(grpo.GRPORunConfig, settings, "grpo")
@@ -208,9 +233,14 @@ class Pipeline:
             result = self.stage(stage, lambda out, learner=learner: self.train_sft(out, learner, cfg.dagger.sft))
             model = result["model"]
             trained.append((stage, model))
-        if cfg.grpo.enabled:
-            model = self.stage("grpo", lambda out, start=model: self.train_grpo(out, start))["model"]
-            trained.append(("grpo", model))
+        for k in range(1, cfg.grpo.rounds + 1) if cfg.grpo.enabled else ():
+            stage = "grpo" if cfg.grpo.rounds == 1 else f"grpo{k}"
+            data = self.data_dir
+            if cfg.grpo.outcome:
+                self.stage(f"collect_{stage}", lambda out, m=model, k=k: self.collect_states(k, m))
+                data = self.states_dir
+            model = self.stage(stage, lambda out, start=model, d=data: self.train_grpo(out, start, d))["model"]
+            trained.append((stage, model))
         for stage, checkpoint in trained:
             if stage.rstrip("0123456789") in cfg.eval.stages:
                 self.stage(f"eval_{stage}", lambda out, m=checkpoint: self.evaluate(m, out))

@@ -97,7 +97,28 @@ def train(run: SFTRunConfig, output_dir: Path | None = None, callbacks: list[Any
     resume = None if not run.resume_from_checkpoint else run.resume_from_checkpoint
     trainer.train(resume_from_checkpoint=True if resume == "latest" else resume)
     trainer.save_model(str(output_dir / "final"))
+    record_answer_budget(output_dir / "final", trainer.train_dataset, trainer.processing_class)
     return trainer
+
+
+def record_answer_budget(final: Path, train_dataset: Any, processor: Any, headroom: int = 8) -> int:
+    """Write the longest training target (in tokens, plus `headroom` and the end token) as `max_new_tokens` in the
+    checkpoint's generation config: a planner then generates what an answer in this mode can need and no more (an
+    answer-only model about 20 tokens, not 128)."""
+    from transformers import GenerationConfig
+
+    tokenizer = getattr(processor, "tokenizer", processor)
+    if "completion" not in train_dataset.column_names:
+        return 0
+    texts = [m[-1]["content"] for m in train_dataset["completion"]]
+    contents = [t if isinstance(t, str) else " ".join(c.get("text", "") for c in t) for t in texts]
+    if not contents:
+        return 0
+    longest = max(len(ids) for ids in tokenizer(contents, add_special_tokens=False)["input_ids"])
+    config = GenerationConfig.from_pretrained(final)
+    config.max_new_tokens = longest + 1 + headroom
+    config.save_pretrained(final)
+    return config.max_new_tokens
 
 
 def main() -> None:

@@ -9,9 +9,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from planner.checkpoints import answer_token_budget
 from planner.vlm import VLMPlannerConfig
 from training import evaluate, grpo, sft
 from training.common import DataSource, ModelSource
+from training.dataset import completion_text, load_planning_dataset
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -40,6 +42,12 @@ def test_sft_grpo_evaluate_chain(tiny_model: Path, synthetic_data: Path, tmp_pat
     assert any((tmp_path / "sft" / "runs").rglob("events.out.tfevents.*"))
     losses = [h["loss"] for h in sft_trainer.state.log_history if "loss" in h]
     assert len(losses) == 3 and all(loss > 0 for loss in losses)
+    # the checkpoint records how long its answers can be; the planner generates that much and no more
+    budget = json.loads((sft_final / "generation_config.json").read_text())["max_new_tokens"]
+    tokenizer = sft_trainer.processing_class.tokenizer
+    targets = [completion_text(r) for r in load_planning_dataset(synthetic_data)["train"]]
+    assert budget == max(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in targets) + 9
+    assert answer_token_budget(str(sft_final)) == budget and answer_token_budget(str(tmp_path)) == 128
 
     grpo_run = grpo.GRPORunConfig(
         model=ModelSource(path=str(sft_final)),
