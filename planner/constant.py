@@ -23,6 +23,8 @@ class ConstantPlannerConfig:
 
 
 class ConstantPlanner:
+    uses_image = False
+
     def __init__(self, config: ConstantPlannerConfig | None = None) -> None:
         self.config = config or ConstantPlannerConfig()
         self.name = self.config.name

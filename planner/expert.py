@@ -110,6 +110,7 @@ class _State:
 
 class ExpertPlanner:
     name = "expert"
+    uses_image = False  # decides from the ground truth alone
 
     def __init__(self, config: ExpertConfig | None = None) -> None:
         self.config = config or ExpertConfig()

@@ -48,6 +48,13 @@ class Planner(Protocol):
     def plan(self, planner_input: PlannerInput) -> Plan: ...
 
 
+def uses_image(planner: Planner) -> bool:
+    """Whether the planner reads `PlannerInput.image`. Planners that never look at it (the privileged expert, a
+    constant policy) set a class attribute `uses_image = False`, so the runner can leave the camera off; planners that
+    do not say are assumed to look."""
+    return bool(getattr(planner, "uses_image", True))
+
+
 def start_route(planner: Planner, context: PlannerContext) -> None:
     """Call the planner's optional `start_route(context)` hook (planners keeping per-route state define it)."""
     hook = getattr(planner, "start_route", None)
@@ -61,6 +68,7 @@ class TimedPlanner:
     def __init__(self, planner: Planner) -> None:
         self.planner = planner
         self.name = planner.name
+        self.uses_image = uses_image(planner)
         self.latencies_ms: list[float] = []
 
     def start_route(self, context: PlannerContext) -> None:

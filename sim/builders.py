@@ -118,13 +118,19 @@ def _unwrap_optional(hint: Any) -> Any:
     return hint
 
 
-def backend_factory(config: Mapping[str, Any]) -> tuple[Callable[[], Backend], str]:
+def backend_factory(config: Mapping[str, Any], frames: bool = True) -> tuple[Callable[[], Backend], str]:
     """(factory, name) for `sim` config: `name` picks the backend; the other keys go to its constructor, mappings
-    becoming the typed config dataclasses its signature names (e.g. `camera` -> CameraConfig)."""
+    becoming the typed config dataclasses its signature names (e.g. `camera` -> CameraConfig).
+
+    `frames=False` says nothing will look at the camera images (a planner that does not use them, no video): the
+    camera is then left off (`render: false`, black images) whatever the config says; `render: false` in the config
+    always wins."""
     from sim import make_backend
 
     config = dict(plain(config) or {})
     name = str(config.pop("name", "embedded"))
+    if not frames:
+        config["render"] = False
     if name == "embedded":
         from sim.embedded.backend import EmbeddedBackend
 

@@ -18,6 +18,7 @@ import pickle
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from inspect import signature
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -86,8 +87,14 @@ class DriveEnvConfig:
     reward: EnvRewardConfig = field(default_factory=EnvRewardConfig)
     controller: MetaActionControllerConfig = field(default_factory=MetaActionControllerConfig)
     expert: Mapping[str, Any] = field(default_factory=dict)  # planner.expert.ExpertConfig fields
+    # every_step: each observation carries its camera image | on_request: observations carry a black image and
+    # `frame()` renders the current one, for callers that keep only some frames (embedded backend; others always
+    # render)
+    images: str = "every_step"
 
     def __post_init__(self) -> None:
+        if self.images not in ("every_step", "on_request"):
+            raise ValueError(f"images must be 'every_step' or 'on_request', got {self.images!r}")
         if not self.scenarios:
             raise ValueError("scenarios: give at least one scenario name or path")
         if not (math.isfinite(self.plan_period) and self.plan_period > 0):
@@ -242,7 +249,15 @@ class DriveEnv(gym.Env):
         self.controller, self.expert, self.world, self.progress_m, self.steps, self.label, self._image = restored
 
     def render(self) -> np.ndarray | None:
-        return None if self._image is None else self._image.copy()
+        return None if self.world is None else self.frame().copy()
+
+    def frame(self) -> np.ndarray:
+        """The current camera image (read-only use); with `images: on_request` it is rendered here, once per step."""
+        if self.world is None:
+            raise RuntimeError("call reset() before frame()")
+        if self._image is None:
+            self._image = np.array(self.backend.observe().image, dtype=np.uint8, copy=True)
+        return self._image
 
     def close(self) -> None:
         backend = getattr(self, "backend", None)
@@ -270,13 +285,15 @@ class DriveEnv(gym.Env):
 
     def _observe_and_label(self) -> tuple[dict[str, Any], Plan]:
         assert self.world is not None
-        observation = self.backend.observe()
-        self._image = np.array(observation.image, dtype=np.uint8, copy=True)
+        on_request = self.config.images == "on_request" and "image" in signature(self.backend.observe).parameters
+        observation = self.backend.observe(image=False) if on_request else self.backend.observe()
+        self._image = None if on_request else np.array(observation.image, dtype=np.uint8, copy=True)
+        shown = observation.image if self._image is None else self._image  # on request: the backend's black image
         navigation = self._navigation(observation.navigation)
         speed = float(np.clip(observation.ego.speed, -self.config.max_speed, self.config.max_speed))
-        planner_input = PlannerInput(self._image, observation.ego.speed, navigation, observation.time, self.world)
-        self.label = self.expert.plan(planner_input)
-        obs = {"image": self._image, "speed": np.array([speed], dtype=np.float32), "navigation": navigation}
+        planner_input = PlannerInput(shown, observation.ego.speed, navigation, observation.time, self.world)
+        self.label = self.expert.plan(planner_input)  # the expert decides from the ground truth alone
+        obs = {"image": shown, "speed": np.array([speed], dtype=np.float32), "navigation": navigation}
         return obs, self.label
 
     def _navigation(self, text: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.config import ConfigError
+from planner.interface import uses_image
 from sim.builders import RunRouteConfig, backend_factory, controller_factory, planner_factory
 from sim.callbacks import ProgressBar, RunCallback
 from sim.results import RESULTS_FILE, MetricsCollector, ResultsWriter, write_json_atomic
@@ -64,7 +65,8 @@ class RouteDriver:
         config = self.config
         self.setup.caller.stop = stop  # a stop ends any wait for the planner, also while it loads
         _fail_fast_on_config(self.setup)
-        make_backend, backend_name = backend_factory(sim or config.sim)
+        frames = config.video.enabled or self._planner_looks()  # the camera renders only for someone who looks
+        make_backend, backend_name = backend_factory(sim or config.sim, frames=frames)
         collector = MetricsCollector(job.out_dir / VIDEO_FILE if config.video.enabled else None, config.video)
         callbacks: list[RunCallback] = [collector]
         if config.video.enabled:
@@ -84,6 +86,12 @@ class RouteDriver:
         )
         runner.run(job.scenario, job.source, job.seed)
         return collector.results()
+
+    def _planner_looks(self) -> bool:
+        try:
+            return uses_image(self.setup.get())
+        except Exception:  # not built (yet): keep the camera the config asks for
+            return True
 
     def close(self) -> None:
         self.setup.caller.close()

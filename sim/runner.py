@@ -5,7 +5,9 @@ termination checks. Planners and controllers only return decisions. Every way a 
 `sim.status` and reported through `RunOutcome`; the backend is always closed.
 
 The camera is rendered only when someone needs it (the planner on planning ticks, a recorder on its frames), through
-`LazyObservation`; the controller and the metrics use the privileged ego state from `ground_truth()`.
+`LazyObservation`; the controller and the metrics use the privileged ego state from `ground_truth()`. When nobody
+looks at frames at all (a planner with `uses_image = False` and no video), the route driver (sim/route_task.py) builds
+the backend with its camera off.
 """
 
 from __future__ import annotations

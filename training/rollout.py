@@ -132,7 +132,9 @@ def run_episode(episode: Episode, config: CollectConfig, root: str) -> dict[str,
     """Drive, label, explain and commit one episode; returns its record."""
     started, base = time.perf_counter(), Path(root)
     parent = os.getppid()
-    env = DriveEnv({**dict(config.env), "sim": dict(config.sim)})
+    # frames are rendered for the samples kept (and every step when a learner looks at them), not for every step
+    images = "every_step" if config.behavior.learner else "on_request"
+    env = DriveEnv({"images": images, **dict(config.env), "sim": dict(config.sim)})
     teacher = make_teacher(config.teacher)
     record: dict[str, Any] = {"key": episode.key, "source": episode.source, "seed": episode.seed}
     record["split"] = episode.split
@@ -205,13 +207,15 @@ def _drive(
     step, stalled, dropped, best = 0, 0, 0, float(info["progress_m"])
     ext = "png" if config.image_format == "png" else "jpg"
     while True:
-        seen = PlannerInput(obs["image"], float(obs["speed"][0]), str(obs["navigation"]), float(info["time"]))
+        image = env.frame() if learner is not None else obs["image"]  # only a learner looks at it here
+        seen = PlannerInput(image, float(obs["speed"][0]), str(obs["navigation"]), float(info["time"]))
         executed, behavior = policy.act(info["expert_index"], step, seen)
         expert = MetaAction(*info["expert"].split(", "))
         if step % config.sample_every == 0:
             if rng.random() < _keep_probability(expert, dict(config.balance)):
                 state = env.snapshot() if config.snapshots else None
-                row = _sample(episode, config, teacher, obs, info, expert, executed, step, tmp_dir, ext, state)
+                image = env.frame()
+                row = _sample(episode, config, teacher, obs, image, info, expert, executed, step, tmp_dir, ext, state)
                 if row is not None:
                     row.update(behavior=behavior, round=config.round)
                     rows.append(row)
@@ -242,6 +246,7 @@ def _sample(
     config: CollectConfig,
     teacher: Teacher | None,
     obs: dict[str, Any],
+    image: np.ndarray,
     info: dict[str, Any],
     expert: MetaAction,
     executed: np.ndarray,
@@ -255,13 +260,12 @@ def _sample(
     thinking = ""
     if teacher is not None:
         seed = int(stable_unit(episode.key, step) * 2**31)
-        sample = TeacherInput(expert, info["facts"], speed, navigation, obs["image"], seed, info["explanation"])
+        sample = TeacherInput(expert, info["facts"], speed, navigation, image, seed, info["explanation"])
         text = teacher.explain(sample)
         if text is None:
             return None
         thinking = f"<think> {text} </think>"
-    image = f"{IMAGES_DIR}/{episode.key}/{step:04d}.{ext}"
-    _save_image(obs["image"], tmp_dir / f"{step:04d}.{ext}", config)
+    _save_image(image, tmp_dir / f"{step:04d}.{ext}", config)
     extra: dict[str, Any] = {}
     if state is not None:
         (tmp_dir / f"{step:04d}.snap").write_bytes(state)
@@ -271,7 +275,7 @@ def _sample(
             "run_seed": episode.seed,
         }
     return {
-        "image": image,
+        "image": f"{IMAGES_DIR}/{episode.key}/{step:04d}.{ext}",
         "problem": build_prompt(speed, navigation),
         "solution": format_answer(expert),
         "thinking": thinking,

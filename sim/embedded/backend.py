@@ -71,13 +71,14 @@ class EmbeddedBackend:
     def step(self, control: VehicleControl) -> None:
         self._require().step(control)
 
-    def observe(self) -> Observation:
+    def observe(self, image: bool = True) -> Observation:
+        """The observation; `image=False` skips the camera (a black image), for callers that render on request."""
         w = self._require()
-        image = self._blank
-        if self._renderer is not None:
-            image = self._renderer.render(w.ego, w.actor_states(), w.light_states())
+        frame = self._blank
+        if image and self._renderer is not None:
+            frame = self._renderer.render(w.ego, w.actor_states(), w.light_states())
         nav = navigation_text(w.plan, w.track.route_s, w.config.nav_horizon_m)
-        return Observation(image, w.ego, nav, w.time)
+        return Observation(frame, w.ego, nav, w.time)
 
     def ground_truth(self) -> WorldState:
         return self._require().ground_truth()

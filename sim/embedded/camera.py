@@ -1,8 +1,8 @@
 """Front camera of the embedded simulator: Panda3D's software rasteriser (p3tinydisplay) into an offscreen buffer.
 
 No ShowBase and no window: each renderer owns its own GraphicsEngine, pipe, buffer and scene graph, so several can
-live in one process and `close()` releases everything. The static scene is built once per renderer; actors and
-lit lamps are pooled nodes moved every frame.
+live in one process and `close()` releases everything. The static scene is a copy from a per-process cache of
+towns (scenery.py); actors and lit lamps are pooled nodes moved every frame.
 
 Draw order (Panda3D cull bins): sky, ground, asphalt, paint (background bin, no depth test) ->
 depth-tested solids (opaque bin) -> fog sheets -> lit lamps (fixed bin). Lighting is baked into vertex colours;
@@ -36,7 +36,7 @@ from sim.core import ActorState, CameraConfig, EgoState, LightColor, TrafficLigh
 from sim.embedded.actor_models import ActorPool
 from sim.embedded.meshes import MeshBuilder, Shading
 from sim.embedded.roadnet import RoadNetwork
-from sim.embedded.scenery import GROUND, LAMP_LIT, LAMP_ORDER, build_scenery, lamp_box
+from sim.embedded.scenery import GROUND, LAMP_LIT, LAMP_ORDER, lamp_box, scenery_for
 from sim.embedded.weather import Weather, get_weather
 
 NEAR_M, FAR_M = 0.5, 800.0
@@ -88,7 +88,7 @@ class CameraRenderer:
         region = buffer.make_display_region()
         region.set_camera(self._camera)
 
-        scenery = build_scenery(network, self.weather)
+        scenery = scenery_for(network, self.weather)
         self._flat_state(self._ground(vfov), GROUND)
         for layer, node in scenery.flat.items():
             node.reparent_to(self._root)

@@ -153,23 +153,41 @@ class LaneGraph:
 
     def lanes_near(self, x: float, y: float, margin: float) -> list[LaneHit]:
         """Every lane whose strip, widened by `margin` each side, contains (x, y), with approximate (s, d)."""
-        idx = self.candidates(x, y)
-        if len(idx) == 0:
-            return []
-        diff = np.array([x, y]) - self.points[idx]
+        _, lanes, s, d = self.lanes_near_many(np.array([x], dtype=np.float64), np.array([y], dtype=np.float64), margin)
+        return [LaneHit(lane, si, di, 0.0) for lane, si, di in zip(lanes.tolist(), s.tolist(), d.tolist(), strict=True)]
+
+    def lanes_near_many(
+        self, xs: np.ndarray, ys: np.ndarray, margin: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`lanes_near` for many points in one pass: (point index, lane, s, d) of every hit, by point, then by lane.
+
+        Per point and lane, the nearest candidate lane point decides (the earlier candidate on a tie)."""
+        xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+        found = [self.candidates(x, y) for x, y in zip(xs.tolist(), ys.tolist(), strict=True)]
+        empty = np.zeros(0, dtype=np.int64)
+        if not found or not any(len(f) for f in found):
+            return empty, empty, np.zeros(0), np.zeros(0)
+        idx = np.concatenate(found)
+        group = np.repeat(np.arange(len(found)), [len(f) for f in found])
+        diff = np.stack([xs[group], ys[group]], axis=1) - self.points[idx]
         dist = np.hypot(diff[:, 0], diff[:, 1])
-        order = np.argsort(dist, kind="stable")
-        lanes_u, first = np.unique(self.point_lane[idx[order]], return_index=True)
-        out = []
-        for lane, j in zip(lanes_u, order[first], strict=False):
-            if dist[j] <= self.width[lane] / 2 + margin:
-                p = idx[j]
-                c, sn = math.cos(self.yaw[p]), math.sin(self.yaw[p])
-                along = diff[j, 0] * c + diff[j, 1] * sn
-                s = float((p - self.offset[lane]) * self.step[lane] + along)
-                if -0.5 <= s <= self.length[lane] + 0.5:
-                    out.append(LaneHit(int(lane), s, float(-diff[j, 0] * sn + diff[j, 1] * c), 0.0))
-        return out
+        lane_of = self.point_lane[idx]
+        # a lane is hit when its nearest candidate is within reach, so candidates out of reach cannot decide anything
+        near = np.flatnonzero(dist <= self.width[lane_of] / 2 + margin)
+        order = near[np.lexsort((near, dist[near], lane_of[near], group[near]))]
+        g_o, l_o = group[order], lane_of[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (g_o[1:] != g_o[:-1]) | (l_o[1:] != l_o[:-1])
+        j = order[first]
+        lane, p = lane_of[j], idx[j]
+        yaw = self.yaw[p].tolist()
+        c = np.array([math.cos(a) for a in yaw])  # math, not numpy: the same last bit as one point at a time
+        sn = np.array([math.sin(a) for a in yaw])
+        along = diff[j, 0] * c + diff[j, 1] * sn
+        s = (p - self.offset[lane]) * self.step[lane] + along
+        keep = (s >= -0.5) & (s <= self.length[lane] + 0.5)
+        d = -diff[j, 0] * sn + diff[j, 1] * c
+        return group[j][keep], lane[keep], s[keep], d[keep]
 
     # ---- connectivity ---------------------------------------------------------------------------------------
     def turn_of(self, lane: int) -> Turn | None:

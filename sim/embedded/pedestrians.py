@@ -197,12 +197,12 @@ class Pedestrians:
             plan = self.plans[k]
             if plan.then is not None and self._may_cross(plan.then, lights):
                 self.mode[k] = WAYPOINTS
+        following = np.flatnonzero(self.mode == WAYPOINTS)
         held = np.zeros(len(self.ids), dtype=bool)
-        for k in np.flatnonzero(self.mode == WAYPOINTS):
-            if vehicles is not None and self._would_enter(int(k), dt, vehicles):
-                held[k] = True
-            else:
-                self._follow(int(k), dt)
+        if vehicles is not None and len(following):
+            held[following] = self._would_enter(following, dt, vehicles)
+        for k in following[~held[following]].tolist():
+            self._follow(k, dt)
         moving = ((self.mode == WALKING) | (self.mode == WAYPOINTS)) & ~held
         self.v = np.where(moving, self.speed, 0.0)
 
@@ -236,18 +236,22 @@ class Pedestrians:
         self.plans[k] = _Plan(list(pick.points), pick)
         self.mode[k] = WAITING if len(pick.points) > 1 else WAYPOINTS
 
-    def _would_enter(self, k: int, dt: float, vehicles: np.ndarray) -> bool:
-        """Whether the next step takes walker k into a vehicle box it is not already in."""
-        plan = self.plans[k]
-        if not plan.points or len(vehicles) == 0:
-            return False
-        here = np.array([self.x[k], self.y[k]])
-        heading = np.subtract(plan.points[0], here)
-        norm = float(np.hypot(*heading))
-        if norm < 1e-9:
-            return False
-        ahead = here + heading / norm * max(self.speed[k] * dt, self.cfg.keep_clear_m)
-        return bool(_inside(ahead, vehicles).any() and not _inside(here, vehicles).any())
+    def _would_enter(self, idx: np.ndarray, dt: float, vehicles: np.ndarray) -> np.ndarray:
+        """Which of the walkers `idx` the next step takes into a vehicle box they are not already in."""
+        out = np.zeros(len(idx), dtype=bool)
+        aiming = [i for i, k in enumerate(idx.tolist()) if self.plans[k].points]
+        if not aiming or len(vehicles) == 0:
+            return out
+        k = idx[aiming]
+        here = np.stack([self.x[k], self.y[k]], axis=1)
+        heading = np.array([self.plans[j].points[0] for j in k.tolist()], dtype=np.float64) - here
+        norm = np.hypot(heading[:, 0], heading[:, 1])
+        going = norm >= 1e-9
+        reach = np.maximum(self.speed[k] * dt, self.cfg.keep_clear_m)
+        ahead = here[going] + heading[going] / norm[going, None] * reach[going, None]
+        enters = _inside(ahead, vehicles).any(axis=1) & ~_inside(here[going], vehicles).any(axis=1)
+        out[np.asarray(aiming)[going]] = enters
+        return out
 
     def _follow(self, k: int, dt: float) -> None:
         plan = self.plans[k]
@@ -283,10 +287,11 @@ class Pedestrians:
         return np.stack([self.x, self.y, self.yaw, self.size[:, 0], self.size[:, 1]], axis=1)
 
 
-def _inside(point: np.ndarray, boxes: np.ndarray, margin: float = 0.2) -> np.ndarray:
-    """Which oriented boxes (x, y, yaw, length, width) contain the point, grown by `margin`."""
-    d = point - boxes[:, :2]
+def _inside(points: np.ndarray, boxes: np.ndarray, margin: float = 0.2) -> np.ndarray:
+    """(points, boxes): which oriented boxes (x, y, yaw, length, width), grown by `margin`, contain each point."""
+    dx = points[:, 0:1] - boxes[None, :, 0]
+    dy = points[:, 1:2] - boxes[None, :, 1]
     c, s = np.cos(boxes[:, 2]), np.sin(boxes[:, 2])
-    along = d[:, 0] * c + d[:, 1] * s
-    across = -d[:, 0] * s + d[:, 1] * c
+    along = dx * c + dy * s
+    across = -dx * s + dy * c
     return (np.abs(along) < boxes[:, 3] / 2 + margin) & (np.abs(across) < boxes[:, 4] / 2 + margin)

@@ -4,14 +4,21 @@ Flat paint layers (ground, asphalt, markings) are drawn first in a fixed order w
 in the z = 0 plane, so draw order replaces a depth test that would z-fight at a distance. Anything with height
 (sidewalks, buildings, poles, light heads, actors) is depth-tested afterwards. Geometry is merged per square tile
 so the camera's view-frustum culling can skip what is behind it.
+
+Building a town's scenery takes about a second (tens of thousands of quads), so `scenery_for` keeps the last few
+towns built in this process, keyed by the network's content and the weather (weather is baked into the vertex
+colours), and hands every renderer its own copy of the node graph; copies share the vertex data, so a route load or
+an env reset in a town already seen costs a copy, not a build, and draws exactly the same frames.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
+import pickle
 import zlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +72,7 @@ MARK_W = 0.18
 DASH_ON_M, DASH_PERIOD_M = 3.0, 9.0
 SIDEWALK_H = 0.15
 FLOOR_M = 3.2
+SCENERY_CACHE_SIZE = 4  # (town, weather) pairs kept per process; the 800 m arterial town holds about 14 MB
 
 # Flat layers, drawn in this order in the background bin (sky is 0).
 GROUND, ROAD, PUDDLES, PAINT = 1, 2, 3, 4
@@ -74,6 +82,42 @@ GROUND, ROAD, PUDDLES, PAINT = 1, 2, 3, 4
 class Scenery:
     flat: dict[int, NodePath]  # layer -> node holding every tile of that flat layer
     solid: NodePath  # depth-tested static geometry (tiles as children)
+
+    def copy(self) -> Scenery:
+        """An independent node graph over the same (read-only) geometry."""
+        return Scenery(
+            flat={layer: NodePath(node.node().copy_subgraph()) for layer, node in self.flat.items()},
+            solid=NodePath(self.solid.node().copy_subgraph()),
+        )
+
+
+_CACHE: OrderedDict[tuple[str, Weather], Scenery] = OrderedDict()
+CACHE_STATS = {"hits": 0, "builds": 0}
+
+
+def network_digest(network: RoadNetwork) -> str:
+    """A content hash of the network: equal for two towns built from the same spec and seed (a few ms)."""
+    return hashlib.blake2b(pickle.dumps(network, protocol=pickle.HIGHEST_PROTOCOL), digest_size=16).hexdigest()
+
+
+def scenery_for(network: RoadNetwork, weather: Weather) -> Scenery:
+    """A private copy of the network's scenery in this weather, built once per process (LRU of a few towns)."""
+    key = (network_digest(network), weather)
+    cached = _CACHE.get(key)
+    if cached is None:
+        cached = build_scenery(network, weather)
+        CACHE_STATS["builds"] += 1
+        _CACHE[key] = cached
+        while len(_CACHE) > SCENERY_CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    else:
+        CACHE_STATS["hits"] += 1
+        _CACHE.move_to_end(key)
+    return cached.copy()
+
+
+def clear_scenery_cache() -> None:
+    _CACHE.clear()
 
 
 def lamp_centres(head: TrafficLightHead) -> dict[LightColor, tuple[float, float, float]]:

@@ -251,41 +251,10 @@ class Traffic:
             return
         g, cfg = self.g, self.cfg
         half = self.size[:, 0] / 2
-        # lane-changing vehicles also block the lane they are leaving
-        ghost = np.flatnonzero(np.abs(self.d) > 0.8)
-        old_lane = np.where(self.d[ghost] > 0, g.left[self.lane[ghost]], g.right[self.lane[ghost]])
-        ok = old_lane >= 0
-        ghost, old_lane = ghost[ok], old_lane[ok]
-        o_lane = np.concatenate([self.lane, old_lane, ext.lane])
-        o_s = np.concatenate([self.s, self.s[ghost] * g.length[old_lane] / g.length[self.lane[ghost]], ext.s])
-        o_v = np.concatenate([self.v, self.v[ghost], ext.v])
-        o_half = np.concatenate([half, half[ghost], ext.half_length])
-        owner = np.concatenate([np.arange(n), ghost, np.full(len(ext.lane), -1)])
-
+        o_lane, o_s, o_v, o_half, owner = self.obstacle_rows(ext)
         length_here = g.length[self.lane]
         nxt0 = self.nxt[:, 0]
-        base = np.stack([-self.s, length_here - self.s, length_here - self.s + g.length[np.maximum(nxt0, 0)]], 1)
-        path = np.stack([self.lane, nxt0, self.nxt[:, 1]], 1)
-        dist = np.full((n, len(o_lane)), np.inf)
-        for k in range(3):
-            on = o_lane[None, :] == path[:, k : k + 1]
-            dk = base[:, k : k + 1] + o_s[None, :]
-            on &= (dk > 0.0) if k == 0 else (path[:, k : k + 1] >= 0)
-            dist = np.where(on & (dk < dist), dk, dist)
-        # a vehicle that just took another branch of the same fork is still in the way: ahead of vehicles on the
-        # entry lane, and of vehicles on a sibling branch behind it
-        o_fork = self.fork[o_lane]
-        near_fork = (o_s - o_half < 8.0)[None, :]
-        dk = base[:, 1:2] + o_s[None, :]
-        on = (o_fork[None, :] == self.lane[:, None]) & near_fork
-        dist = np.where(on & (dk < dist), dk, dist)
-        dk = o_s[None, :] - self.s[:, None]
-        my_fork = np.where(g.is_connector[self.lane], self.fork[self.lane], -3)
-        on = (o_fork[None, :] == my_fork[:, None]) & near_fork & (dk > 0.0)
-        dist = np.where(on & (dk < dist), dk, dist)
-        dist[owner[None, :] == np.arange(n)[:, None]] = np.inf
-        lead = np.argmin(dist, axis=1)
-        lead_dist = dist[np.arange(n), lead]
+        lead, lead_dist = self.leads(length_here, o_lane, o_s, o_half, owner)
         gap = lead_dist - half - o_half[lead]
         v_lead = np.where(np.isfinite(lead_dist), o_v[lead], 0.0)
 
@@ -337,6 +306,73 @@ class Traffic:
         self.prev_conn[clear] = -1
         self.lc_t = self.lc_t + dt
         self._update_poses()
+
+    def obstacle_rows(self, ext: Obstacles) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Everything a vehicle may follow, one row per (obstacle, lane): (lane, s, speed, half length, owning
+        vehicle or -1). Vehicles come first, then lane-changing vehicles again on the lane they are leaving, then
+        `ext`."""
+        g, n = self.g, len(self.ids)
+        half = self.size[:, 0] / 2
+        ghost = np.flatnonzero(np.abs(self.d) > 0.8)
+        old_lane = np.where(self.d[ghost] > 0, g.left[self.lane[ghost]], g.right[self.lane[ghost]])
+        ok = old_lane >= 0
+        ghost, old_lane = ghost[ok], old_lane[ok]
+        o_lane = np.concatenate([self.lane, old_lane, ext.lane])
+        o_s = np.concatenate([self.s, self.s[ghost] * g.length[old_lane] / g.length[self.lane[ghost]], ext.s])
+        o_v = np.concatenate([self.v, self.v[ghost], ext.v])
+        o_half = np.concatenate([half, half[ghost], ext.half_length])
+        owner = np.concatenate([np.arange(n), ghost, np.full(len(ext.lane), -1)])
+        return o_lane, o_s, o_v, o_half, owner
+
+    def leads(
+        self, length_here: np.ndarray, o_lane: np.ndarray, o_s: np.ndarray, o_half: np.ndarray, owner: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each vehicle's nearest obstacle ahead along its lane and the next two (index into the obstacles, distance
+        between centres; index 0 and inf when there is none).
+
+        Only obstacles on the lanes a vehicle looks along are paired with it (obstacles sorted by lane, each vehicle
+        takes its lanes' ranges), so the work grows with the pairs that matter, not with vehicles x obstacles. Among
+        equally near obstacles the lowest index wins."""
+        n = len(self.ids)
+        g = self.g
+        nxt0 = self.nxt[:, 0]
+        base = np.stack([-self.s, length_here - self.s, length_here - self.s + g.length[np.maximum(nxt0, 0)]], 1)
+        path = np.stack([self.lane, nxt0, self.nxt[:, 1]], 1)
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+
+        def add(i: np.ndarray, j: np.ndarray, dist: np.ndarray, keep: np.ndarray | None = None) -> None:
+            rows.append(i if keep is None else i[keep])
+            cols.append(j if keep is None else j[keep])
+            vals.append(dist if keep is None else dist[keep])
+
+        by_lane = _Buckets(o_lane)
+        for k in range(3):
+            i, j = by_lane.pairs(path[:, k], path[:, k] >= 0)
+            dist = base[i, k] + o_s[j]
+            add(i, j, dist, dist > 0.0 if k == 0 else None)
+        # a vehicle that just took another branch of the same fork is still in the way: ahead of vehicles on the
+        # entry lane, and of vehicles on a sibling branch behind it
+        near_fork = o_s - o_half < 8.0
+        by_fork = _Buckets(np.where(near_fork, self.fork[o_lane], -4))
+        i, j = by_fork.pairs(self.lane, np.ones(n, dtype=bool))
+        add(i, j, base[i, 1] + o_s[j])
+        my_fork = np.where(g.is_connector[self.lane], self.fork[self.lane], -3)
+        i, j = by_fork.pairs(my_fork, my_fork >= 0)
+        dist = o_s[j] - self.s[i]
+        add(i, j, dist, dist > 0.0)
+        row, col, val = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        other = owner[col] != row
+        row, col, val = row[other], col[other], val[other]
+        lead, lead_dist = np.zeros(n, dtype=np.int64), np.full(n, np.inf)
+        if len(row):
+            order = np.lexsort((col, val, row))
+            row, col, val = row[order], col[order], val[order]
+            first = np.ones(len(row), dtype=bool)
+            first[1:] = row[1:] != row[:-1]
+            lead[row[first]], lead_dist[row[first]] = col[first], val[first]
+        return lead, lead_dist
 
     def _idm(self, v0: np.ndarray, gap: np.ndarray, v_lead: np.ndarray) -> np.ndarray:
         cfg = self.cfg
@@ -448,3 +484,18 @@ class Traffic:
     def boxes(self) -> np.ndarray:
         """(n, 5) [x, y, yaw, length, width]."""
         return np.stack([self.x, self.y, self.yaw, self.size[:, 0], self.size[:, 1]], axis=1)
+
+
+class _Buckets:
+    """Indices grouped by an integer key: `pairs` lists (query row, index) for every index whose key a row asks for."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self.order = np.argsort(keys, kind="stable")
+        self.sorted = keys[self.order]
+
+    def pairs(self, queries: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.searchsorted(self.sorted, queries, "left")
+        count = np.where(valid, np.searchsorted(self.sorted, queries, "right") - lo, 0)
+        rows = np.repeat(np.arange(len(queries)), count)
+        start = np.repeat(lo - (np.cumsum(count) - count), count)
+        return rows, self.order[start + np.arange(len(rows))]

@@ -8,6 +8,7 @@ random that moves (traffic, pedestrians, light offsets) comes from the run seed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from sim.core import (
     WorldState,
 )
 from sim.disturbance import ControlDisturbance
+from sim.embedded.actor_table import ActorTable
 from sim.embedded.flows import Flows
 from sim.embedded.infractions import InfractionConfig, InfractionMonitor
 from sim.embedded.lights import CODE_COLOR, LightController, LightTiming
@@ -86,6 +88,7 @@ class World:
         traffic_spec = getattr(sc, "traffic", None)
         cycle = tuple(getattr(traffic_spec, "light_cycle_s", (15.0, 3.0, 15.0)))
         self.lights = LightController(self.network, LightTiming(*cycle), rng)
+        self._light_cache: tuple[bytes, tuple[TrafficLightState, ...]] = (b"", ())
         self.time = 0.0
         x, y, yaw = self.route.to_world(0.0)
         ego_spec = getattr(sc, "ego", None)
@@ -126,7 +129,7 @@ class World:
         )
         self.monitor = InfractionMonitor(self.graph, self.plan.lane_set, icfg)
         self._refresh_actor_arrays()
-        self._actor_cache: tuple[float, tuple[ActorState, ...]] = (-1.0, ())
+        self._actor_cache: tuple[float, Sequence[ActorState]] = (-1.0, ())
 
     # ---- setup helpers ----------------------------------------------------------------------------------------
     def _ego_clearance(self) -> list[tuple[int, float]]:
@@ -271,18 +274,14 @@ class World:
                 if conn >= 0:
                     approach = Approach(conn, float(g.length[tr.lane] - tr.lane_s - e.length / 2), max(e.speed, 0.0))
         peds = self.pedestrians
-        for k in peds.on_road_candidates():
-            for hit in g.lanes_near(float(peds.x[k]), float(peds.y[k]), 0.8):
-                lanes.append(hit.lane)
-                ss.append(hit.s)
-                vs.append(0.0)
-                halves.append(0.4)
+        on_road = peds.on_road_candidates()
+        _, ped_lane, ped_s, _ = g.lanes_near_many(peds.x[on_road], peds.y[on_road], 0.8)
         props = self.props.obstacles
         ext = Obstacles(
-            np.concatenate([np.asarray(lanes, dtype=np.int64), props.lane]),
-            np.concatenate([np.asarray(ss, dtype=float), props.s]),
-            np.concatenate([np.asarray(vs, dtype=float), props.v]),
-            np.concatenate([np.asarray(halves, dtype=float), props.half_length]),
+            np.concatenate([np.asarray(lanes, dtype=np.int64), ped_lane, props.lane]),
+            np.concatenate([np.asarray(ss, dtype=float), ped_s, props.s]),
+            np.concatenate([np.asarray(vs, dtype=float), np.zeros(len(ped_lane)), props.v]),
+            np.concatenate([np.asarray(halves, dtype=float), np.full(len(ped_lane), 0.4), props.half_length]),
         )
         return ext, approach, ego_conn
 
@@ -300,70 +299,24 @@ class World:
     def events(self) -> list[Infraction]:
         return self.monitor.drain()
 
-    def actor_states(self) -> tuple[ActorState, ...]:
-        """Every actor but the ego (computed once per tick: the camera and the ground truth share it)."""
+    def actor_states(self) -> Sequence[ActorState]:
+        """Every actor but the ego, as of now: one table per tick, shared by the camera and the ground truth and
+        turned into ActorState objects on first read (actor_table.py)."""
         if self._actor_cache[0] != self.time:
-            self._actor_cache = (self.time, self._build_actor_states())
+            self._actor_cache = (self.time, ActorTable(self.traffic, self.pedestrians, self.props, self.graph.ids))
         return self._actor_cache[1]
 
-    def _build_actor_states(self) -> tuple[ActorState, ...]:
-        tr, pd, pr = self.traffic, self.pedestrians, self.props
-        out = []
-        g = self.graph
-        for k, aid in enumerate(tr.ids):
-            attrs = {**tr.attributes[k], "braking": bool(tr.acc[k] < -1.0 or tr.v[k] < 0.05)}
-            out.append(
-                ActorState(
-                    aid,
-                    tr.kinds[k],
-                    float(tr.x[k]),
-                    float(tr.y[k]),
-                    float(tr.yaw[k]),
-                    float(tr.v[k]),
-                    float(tr.size[k, 0]),
-                    float(tr.size[k, 1]),
-                    float(tr.size[k, 2]),
-                    g.ids[int(tr.lane[k])],
-                    attrs,
-                )
-            )
-        for k, aid in enumerate(pd.ids):
-            kind = pd.kinds_override.get(k, ActorKind.PEDESTRIAN)
-            length, width, height = map(float, pd.size[k])
-            out.append(
-                ActorState(
-                    aid, kind, float(pd.x[k]), float(pd.y[k]), float(pd.yaw[k]), float(pd.v[k]), length, width, height
-                )
-            )
-        for k, aid in enumerate(pr.ids):
-            b = pr.boxes[k]
-            out.append(
-                ActorState(
-                    aid,
-                    pr.kinds[k],
-                    float(b[0]),
-                    float(b[1]),
-                    float(b[2]),
-                    0.0,
-                    float(b[3]),
-                    float(b[4]),
-                    pr.heights[k],
-                    None,
-                    dict(pr.attributes[k]),
-                )
-            )
-        return tuple(out)
-
     def light_states(self) -> tuple[TrafficLightState, ...]:
+        """Every head's state, rebuilt only when a light changed (they change a few times per cycle)."""
+        key = self.lights.codes.tobytes()
+        if self._light_cache[0] == key:
+            return self._light_cache[1]
         out = []
-        for i, hid in enumerate(self.lights.ids):
+        for hid, code in zip(self.lights.ids, self.lights.codes.tolist(), strict=True):
             head = self.network.lights[hid]
-            out.append(
-                TrafficLightState(
-                    hid, CODE_COLOR[int(self.lights.codes[i])], head.position, head.stop_line, tuple(head.lane_ids)
-                )
-            )
-        return tuple(out)
+            out.append(TrafficLightState(hid, CODE_COLOR[code], head.position, head.stop_line, tuple(head.lane_ids)))
+        self._light_cache = (key, tuple(out))
+        return self._light_cache[1]
 
     def ego_state(self) -> EgoState:
         return self.ego

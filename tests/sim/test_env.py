@@ -188,3 +188,24 @@ def test_vector_env_survives_episodes_ending_inside_a_step(tmp_path: Path) -> No
     finally:
         envs.close()
     assert all(not p.is_alive() for p in envs.processes)
+
+
+def test_images_on_request_render_the_same_frames_only_when_asked(short_road: str) -> None:
+    camera = {"name": "embedded", "render": True, "camera": {"width": 96, "height": 54}}
+    every = DriveEnv({"scenarios": [short_road], "sim": camera})
+    lazy = DriveEnv({"scenarios": [short_road], "sim": camera, "images": "on_request"})
+    a, _ = every.reset(seed=1)
+    b, _ = lazy.reset(seed=1)
+    action = np.array([SPEED_ACTIONS.index("KEEP"), PATH_ACTIONS.index("STRAIGHT")])
+    for step in range(4):
+        assert not b["image"].any() and b["image"].shape == a["image"].shape  # black until asked
+        assert a["image"].any()
+        if step % 2:  # frames skipped on request are never rendered, the next one is still right
+            np.testing.assert_array_equal(lazy.frame(), a["image"])
+            np.testing.assert_array_equal(lazy.render(), a["image"])
+        a, *_ = every.step(action)
+        b, *_ = lazy.step(action)
+    every.close()
+    lazy.close()
+    with pytest.raises(ValueError, match="images"):
+        DriveEnv({"scenarios": [short_road], "images": "sometimes"})

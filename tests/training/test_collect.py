@@ -388,3 +388,37 @@ def test_a_privileged_planner_cannot_be_the_learner(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="a learner must drive from the camera"):
         collect(config, log=lambda *_: None)
+
+
+def test_collection_renders_only_the_frames_it_keeps_and_writes_the_same_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sim.embedded.camera import CameraRenderer
+
+    counts = {"frames": 0}
+    render = CameraRenderer.render
+
+    def counting(self: CameraRenderer, *args: Any, **kwargs: Any) -> Any:
+        counts["frames"] += 1
+        return render(self, *args, **kwargs)
+
+    monkeypatch.setattr(CameraRenderer, "render", counting)
+    datasets, frames, samples = {}, {}, {}
+    for images in ("every_step", "on_request"):  # on_request is what collection picks without a learner
+        counts["frames"] = 0
+        root = tmp_path / images
+        config = small_config(
+            root,
+            workers=1,
+            env={"images": images},
+            sample_every=3,
+            balance={"KEEP": 0.5},
+            sources={"suite": ["truck_with_cones"], "procedural_episodes": 0},
+        )
+        samples[images] = collect(config, log=lambda *_: None)["samples"]
+        frames[images] = counts["frames"]
+        datasets[images] = _dataset_bytes(root)
+    assert samples["on_request"] == samples["every_step"] > 5
+    assert datasets["on_request"] == datasets["every_step"]  # the same rows and the same pixels
+    assert frames["on_request"] == samples["on_request"]
+    assert frames["every_step"] > 3 * frames["on_request"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from world_helpers import GRID, scenario
@@ -94,3 +96,83 @@ def test_braked_vehicle_stays_or_drives_on_after_resume_s():
     stop = next(i for i, v in enumerate(resumes) if i > 10 and v == 0.0)
     assert max(resumes[stop : stop + 58]) == 0.0  # stands for 3 s ...
     assert resumes[-1] > 3.0  # ... then drives on
+
+
+def _dense_leads(tr, o_lane, o_s, o_half, owner):
+    """The leader search written as the dense vehicles x obstacles matrix it replaces (the definition)."""
+    g, n = tr.g, len(tr.ids)
+    length_here, nxt0 = g.length[tr.lane], tr.nxt[:, 0]
+    base = np.stack([-tr.s, length_here - tr.s, length_here - tr.s + g.length[np.maximum(nxt0, 0)]], 1)
+    path = np.stack([tr.lane, nxt0, tr.nxt[:, 1]], 1)
+    dist = np.full((n, len(o_lane)), np.inf)
+    for k in range(3):
+        on = o_lane[None, :] == path[:, k : k + 1]
+        dk = base[:, k : k + 1] + o_s[None, :]
+        on &= (dk > 0.0) if k == 0 else (path[:, k : k + 1] >= 0)
+        dist = np.where(on & (dk < dist), dk, dist)
+    o_fork = tr.fork[o_lane]
+    near_fork = (o_s - o_half < 8.0)[None, :]
+    dk = base[:, 1:2] + o_s[None, :]
+    on = (o_fork[None, :] == tr.lane[:, None]) & near_fork
+    dist = np.where(on & (dk < dist), dk, dist)
+    dk = o_s[None, :] - tr.s[:, None]
+    my_fork = np.where(g.is_connector[tr.lane], tr.fork[tr.lane], -3)
+    on = (o_fork[None, :] == my_fork[:, None]) & near_fork & (dk > 0.0)
+    dist = np.where(on & (dk < dist), dk, dist)
+    dist[owner[None, :] == np.arange(n)[:, None]] = np.inf
+    lead = np.argmin(dist, axis=1)
+    return lead, dist[np.arange(n), lead]
+
+
+def test_the_bucketed_leader_search_finds_the_dense_definitions_leaders() -> None:
+    """Busy town with pedestrians: every tick, the same leader (lowest index on a tie) at the same distance."""
+    sc = scenario(traffic={"vehicles": 120, "pedestrians": 40})
+    world = World(sc, 4)
+    checked = 0
+    for t in range(300):
+        world.step(VehicleControl(throttle=0.3) if t < 150 else VehicleControl(brake=1.0))
+        if t % 10:
+            continue
+        tr = world.traffic
+        ext, _, _ = world._npc_inputs()
+        o_lane, o_s, _, o_half, owner = tr.obstacle_rows(ext)
+        lead, dist = tr.leads(tr.g.length[tr.lane], o_lane, o_s, o_half, owner)
+        want_lead, want_dist = _dense_leads(tr, o_lane, o_s, o_half, owner)
+        np.testing.assert_array_equal(dist, want_dist)
+        np.testing.assert_array_equal(lead, want_lead)
+        checked += int(np.isfinite(dist).sum())
+    assert checked > 500  # most vehicles had someone ahead
+
+
+def _lanes_near_one(g, x: float, y: float, margin: float) -> list[tuple[int, float, float]]:
+    """lanes_near written one point at a time over every candidate (the definition the batched query must keep)."""
+    idx = g.candidates(x, y)
+    if len(idx) == 0:
+        return []
+    diff = np.array([x, y]) - g.points[idx]
+    dist = np.hypot(diff[:, 0], diff[:, 1])
+    order = np.argsort(dist, kind="stable")
+    lanes_u, first = np.unique(g.point_lane[idx[order]], return_index=True)
+    out = []
+    for lane, j in zip(lanes_u, order[first], strict=True):
+        if dist[j] <= g.width[lane] / 2 + margin:
+            p = idx[j]
+            c, sn = math.cos(g.yaw[p]), math.sin(g.yaw[p])
+            s = float((p - g.offset[lane]) * g.step[lane] + (diff[j, 0] * c + diff[j, 1] * sn))
+            if -0.5 <= s <= g.length[lane] + 0.5:
+                out.append((int(lane), s, float(-diff[j, 0] * sn + diff[j, 1] * c)))
+    return out
+
+
+def test_lanes_near_many_answers_as_one_point_at_a_time() -> None:
+    world = World(scenario(), 0)
+    g = world.graph
+    rng = np.random.default_rng(0)
+    xs, ys = rng.uniform(-10, 190, 400), rng.uniform(-10, 190, 400)
+    point, lanes, s, d = g.lanes_near_many(xs, ys, 0.8)
+    assert len(set(point.tolist())) > 30  # many points fall on a lane
+    for k in range(len(xs)):
+        mine = point == k
+        got = list(zip(lanes[mine].tolist(), s[mine].tolist(), d[mine].tolist(), strict=True))
+        assert got == _lanes_near_one(g, float(xs[k]), float(ys[k]), 0.8)
+        assert [(h.lane, h.s, h.d) for h in g.lanes_near(float(xs[k]), float(ys[k]), 0.8)] == got
