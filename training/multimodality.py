@@ -20,19 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from planner.actions import PATH_ACTIONS, SPEED_ACTIONS, MetaAction, parse_answer
-from training.outcome import OutcomeConfig
+from training.outcome import INFRACTION_TERMS, OutcomeConfig
 
 ALL_ACTIONS = [MetaAction(s, p) for s, p in itertools.product(SPEED_ACTIONS, PATH_ACTIONS)]
-BAD_TERMS = (
-    "collision_vehicle",
-    "collision_pedestrian",
-    "collision_static",
-    "red_light",
-    "stop_sign",
-    "off_road",
-    "outside_route_lanes",
-    "wrong_branch",
-)
 
 
 @dataclass(frozen=True)
@@ -51,7 +41,7 @@ def good_actions(terms: Mapping[str, Mapping[str, float] | None], config: Multim
     clean = {
         a: t
         for a, t in terms.items()
-        if t is not None and all(t[k] == 0.0 for k in BAD_TERMS) and t["ttc"] <= config.max_ttc_term
+        if t is not None and all(t[k] == 0.0 for k in INFRACTION_TERMS) and t["ttc"] <= config.max_ttc_term
     }
     if not clean:
         return set()

@@ -30,8 +30,7 @@ from sim.core import WorldState
 from sim.env import DriveEnv, index_of
 from sim.metrics import COMFORT_BOUNDS, comfort
 
-TERMS = (
-    "progress",
+INFRACTION_TERMS = (  # the terms that say the rollout broke a rule or left its road or route
     "collision_vehicle",
     "collision_pedestrian",
     "collision_static",
@@ -40,9 +39,8 @@ TERMS = (
     "off_road",
     "outside_route_lanes",
     "wrong_branch",
-    "ttc",
-    "jerk",
 )
+TERMS = ("progress", *INFRACTION_TERMS, "ttc", "jerk")
 INFRACTION_TERM = {
     "collisions_vehicle": "collision_vehicle",
     "collisions_pedestrian": "collision_pedestrian",
