@@ -62,6 +62,14 @@ def start_route(planner: Planner, context: PlannerContext) -> None:
         hook(context)
 
 
+def end_route(planner: Planner) -> None:
+    """Call the planner's optional `end_route()` hook when a route ends, however it ends (a planner serving several
+    routes at once learns that this one no longer waits for plans)."""
+    hook = getattr(planner, "end_route", None)
+    if callable(hook):
+        hook()
+
+
 class TimedPlanner:
     """Wraps a planner and records the wall-clock latency of every call into the returned Plan."""
 
@@ -73,6 +81,9 @@ class TimedPlanner:
 
     def start_route(self, context: PlannerContext) -> None:
         start_route(self.planner, context)
+
+    def end_route(self) -> None:
+        end_route(self.planner)
 
     def plan(self, planner_input: PlannerInput) -> Plan:
         start = time.perf_counter()

@@ -29,12 +29,13 @@ from sim.video import VideoConfig
 class PlannerEntry:
     target: str  # "package.module:function", called with the planner's config mapping
     privileged: bool = False
+    batches: bool = False  # decides many inputs in one call (plan_batch): worth a planner server for parallel routes
 
 
 PLANNERS: Mapping[str, PlannerEntry] = {
     "expert": PlannerEntry("planner.expert:build_expert_planner", privileged=True),
     "constant": PlannerEntry("planner.constant:build_constant_planner"),
-    "vlm": PlannerEntry("planner.vlm:build_vlm_planner"),
+    "vlm": PlannerEntry("planner.vlm:build_vlm_planner", batches=True),
 }
 
 
@@ -61,6 +62,9 @@ class RunRouteConfig:
     workers: int | None = None  # local: processes (null: one per core; 1: this process) | ray: routes in flight
     ray: RayConfig = field(default_factory=RayConfig)
     servers: tuple[str, ...] = ()  # CARLA servers "host:port[:tm_port]" the routes share, one route per server
+    # One model for every route in flight, their decisions batched (planner/server.py); null: on for planners that
+    # batch (the VLM) when routes run in parallel local worker processes
+    planner_server: bool | None = None
 
     def __post_init__(self) -> None:
         from sim.runner import RunnerConfig
@@ -73,6 +77,8 @@ class RunRouteConfig:
             raise ValueError("give `seeds`, or `seed` and `repeats`, not both")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {list(self.seeds)}")
+        if self.planner_server and self.executor != "local":
+            raise ValueError("planner_server needs executor=local (its clients reach it through a local socket)")
 
 
 def load_run_config(cfg: Any) -> RunRouteConfig:
@@ -109,6 +115,15 @@ def planner_factory(config: Mapping[str, Any], choice: str | None = None) -> tup
         privileged = PLANNERS[key].privileged if privileged is None else privileged
     name = str(config.get("name") or key or target)
     return (lambda: _resolve(target)(config)), bool(privileged), name
+
+
+def planner_batches(config: Mapping[str, Any], choice: str | None = None) -> bool:
+    """Whether the configured planner is one of the registered planners that decide inputs in batches."""
+    config = dict(plain(config) or {})
+    if "_target_" in config:
+        return False
+    key = choice if choice in PLANNERS else config.get("name")
+    return key in PLANNERS and PLANNERS[key].batches
 
 
 def _unwrap_optional(hint: Any) -> Any:

@@ -100,6 +100,13 @@ def _error(ending: Ending, err: BaseException | str) -> dict[str, str]:
     return {"kind": ending.value, "message": f"{type(err).__name__}: {err}", "traceback": tb}
 
 
+def _end_route(planner: TimedPlanner) -> None:
+    try:
+        planner.end_route()
+    except Exception:  # the route's own result stands; a planner that fails to hear the end must not hide it
+        traceback.print_exc()
+
+
 class _Callbacks:
     def __init__(self, callbacks: Sequence[RunCallback]) -> None:
         self.items = list(callbacks)
@@ -197,7 +204,10 @@ class ClosedLoopRunner:
         try:
             self._check_stop()
             world, controller, planner = self._setup(context)
-            return self._loop(context, world, controller, planner), None
+            try:
+                return self._loop(context, world, controller, planner), None
+            finally:
+                _end_route(planner)
         except RunFailure as failure:
             return failure.ending, _error(failure.ending, failure.cause)
 

@@ -11,6 +11,7 @@ results.json is its checkpoint: rerunning with the same output directory skips r
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from planner.config import ConfigError
+from planner.server import PlannerServer, serve_planner
 from scenarios import ScenarioError, list_suite, load_scenario
-from sim.builders import RunRouteConfig, backend_factory, planner_factory
-from sim.fanout import Done, Task, fan_out, in_process
+from sim.builders import RunRouteConfig, backend_factory, planner_batches, planner_factory
+from sim.fanout import Done, Task, fan_out, in_process, local_workers
 from sim.fanout.progress import FanOutProgress
 from sim.metrics import per_ability, summarize
 from sim.report import write_report_or_warn
@@ -127,6 +129,11 @@ def run_jobs(
         log(f"[skip] {job.name}: already finished ({done['status']}) in {job.out_dir}")
         results[job.key] = done
     workers = config.workers or (len(servers) if servers else None)
+    planner_server = _start_planner_server(config, planner_choice, workers, len(todo), log)
+    if planner_server is not None:  # the workers drive routes, the model lives here and batches their decisions
+        workers = workers or planner_server.max_batch
+        config = dataclasses.replace(config, planner=planner_server.client_config())
+        planner_choice = None
     here = in_process(config.executor, workers, len(todo))
     progress = FanOutProgress(len(jobs), len(jobs) - len(todo), enabled=config.progress and len(jobs) > 1)
     say = log
@@ -170,9 +177,47 @@ def run_jobs(
         progress.close()
         if driver is not None:
             driver.close()
+        if planner_server is not None:
+            planner_server.close()
+            log(f"planner server: {_describe(planner_server)}")
     if bad_config:
         raise ConfigError(bad_config[0])
     return [results[job.key] for job in jobs if job.key in results]
+
+
+def _start_planner_server(
+    config: RunRouteConfig, choice: str | None, workers: int | None, tasks: int, log: Callable[[str], Any]
+) -> PlannerServer | None:
+    """A planner server when `planner_server` asks for one, or (null) when the planner batches and routes run in
+    parallel local workers. A planner that fails to build is left to the routes, which report it each."""
+    wanted = config.planner_server
+    max_batch = int(dict(config.planner).get("batch_size") or 8)
+    if wanted is False or config.executor != "local" or tasks == 0:
+        return None
+    if wanted is None and not (
+        planner_batches(config.planner, choice) and local_workers(workers or max_batch, tasks) > 1
+    ):
+        return None
+    make_planner, privileged, name = planner_factory(config.planner, choice)
+    if privileged:
+        raise ConfigError(f"planner_server: {name} reads the ground truth (privileged); serve camera planners only")
+    try:
+        server = serve_planner(make_planner, max_batch)
+    except ConfigError:
+        raise
+    except Exception as err:
+        log(f"planner server: {name} could not be built ({type(err).__name__}: {err}); each route reports it")
+        return None
+    log(f"planner server: {name} serves up to {max_batch} routes in one batch")
+    return server
+
+
+def _describe(server: PlannerServer) -> str:
+    stats = server.stats.as_dict()
+    return (
+        f"{stats['decisions']} decisions in {stats['rounds']} batches (mean width {stats['mean_batch']}), "
+        f"{stats['planning_s']:.1f} s in the planner"
+    )
 
 
 def _log_route(say: Callable[[str], Any], job: RouteJob, results: dict[str, Any]) -> None:

@@ -45,8 +45,10 @@ def test_bad_fan_out_settings_are_bad_input(tmp_path: Path, capsys) -> None:
         ("repeats=0", "repeats must be >= 1"),
         ("seeds=[1,1]", "seeds must be distinct"),
         ("+ray.adress=auto", "unknown key(s) ['adress']"),
+        ("planner_server=true executor=ray", "planner_server needs executor=local"),
+        ("planner_server=true planner=expert", "planner_server: expert reads the ground truth"),
     ):
-        assert run_route(f"scenario={suite}", out, override) == EXIT_BAD_INPUT, override
+        assert run_route(f"scenario={suite}", out, *override.split()) == EXIT_BAD_INPUT, override
         err = capsys.readouterr().err.strip()
         assert message in err and err.count("\n") == 0, err
     assert run_route(f"scenario={suite}", out, "seeds=[1,2]", "repeats=2") == EXIT_BAD_INPUT
