@@ -59,6 +59,18 @@ def spread(values: list[float], digits: int = 4) -> dict[str, float]:
     }
 
 
+def machine_info(cpus: list[int]) -> dict[str, Any]:
+    """Where a benchmark ran; `load_average_after` is added when it ends."""
+    return {
+        "host": platform.node(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores_in_machine": os.cpu_count(),
+        "pinned_to_cpus": cpus,
+        "python": platform.python_version(),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
 def timed(fn: Callable[..., Any], *args: Any) -> float:
     start = time.perf_counter()
     fn(*args)
@@ -252,14 +264,7 @@ def main() -> None:
         affinity = affinity[:1]
     parts = set(args.parts.split(","))
     result: dict[str, Any] = {
-        "machine": {
-            "host": platform.node(),
-            "cpu": platform.processor() or platform.machine(),
-            "cores_in_machine": os.cpu_count(),
-            "pinned_to_cpus": affinity,
-            "python": platform.python_version(),
-            "load_average_before": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine_info(affinity),
         "label": args.label,
         "note": "a shared development machine: other jobs ran beside this one (see the load averages)",
         "repeats": args.repeats,
