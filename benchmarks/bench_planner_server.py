@@ -17,7 +17,6 @@ they are a one-off of the process, not of the planner. Writes benchmarks/results
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_throughput import machine_info, spread
+from bench_throughput import machine_info, spread, write_result
 
 ROUTES = (
     "cut_in",
@@ -165,10 +164,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     result["results"] = {arm: summarise(rows) for arm, rows in runs.items()}
     result["decisions_same_as_one_process"] = agreement(runs, "one_process")
-    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result["results"], indent=2))
+    write_result(result, args.out, result["results"])
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Targets (not tests): embedded physics >= 10x highway-env physics at 20 vehicles.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -172,7 +171,7 @@ def main() -> None:
     cpus = sorted(os.sched_getaffinity(0))[:1]
     os.sched_setaffinity(0, set(cpus))  # one core, whatever numpy or Panda3D would like
     sys.path.insert(0, str(Path(__file__).parent))
-    from bench_throughput import machine_info
+    from bench_throughput import machine_info, write_result
 
     result: dict[str, object] = {"machine": machine_info(cpus), "dt_s": 0.05, "repeats": args.repeats}
     emb = bench_embedded(args.seconds, args.repeats)
@@ -188,10 +187,7 @@ def main() -> None:
             level: {n: round(emb[level][n]["median"] / hw[level][n]["median"], 2) for n in emb[level]}  # type: ignore[index]
             for level in ("physics", "full_step")
         }
-    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]  # type: ignore[index]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,14 @@ def machine_info(cpus: list[int]) -> dict[str, Any]:
     }
 
 
+def write_result(result: dict[str, Any], out: Path, printed: Any = None) -> None:
+    """Record the load average at the end, write `result` as JSON to `out` and print `printed` (default: all)."""
+    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result if printed is None else printed, indent=2))
+
+
 def timed(fn: Callable[..., Any], *args: Any) -> float:
     start = time.perf_counter()
     fn(*args)
@@ -275,10 +283,7 @@ def main() -> None:
         result["expert_closed_loop"] = bench_expert(args.repeats)
     if "ticks" in parts:
         result["tick_cost"] = bench_ticks(args.repeats, args.ticks)
-    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ against the single environment. Writes benchmarks/results/bench_vector_env.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_throughput import machine_info, spread
+from bench_throughput import machine_info, spread, write_result
 
 from sim.env import DriveEnv, make_vector_env
 
@@ -81,10 +80,7 @@ def main() -> None:
     base = float(np.median(rates["one_env"]))
     result["samples_per_s"] = {k: spread(v, 2) for k, v in rates.items()}
     result["speedup_of_median_vs_one_env"] = {k: round(float(np.median(v)) / base, 3) for k, v in rates.items()}
-    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

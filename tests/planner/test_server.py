@@ -80,31 +80,22 @@ def test_routes_in_flight_are_answered_in_one_round_each_with_its_own_plan() -> 
             c.close()
 
 
-def test_a_route_that_ended_holds_no_round_back() -> None:
+@pytest.mark.parametrize("leaves", ["ends its route", "disconnects"])
+def test_a_client_that_left_holds_no_round_back(leaves: str) -> None:
     with PlannerServer(BatchRecorder(), max_batch=8, gather_s=30.0) as server:
-        driving, finished = client(server), client(server)
+        driving, other = client(server), client(server)
         driving.start_route(context("driving"))
-        finished.start_route(context("finished"))
-        finished.end_route()
+        other.start_route(context("other"))
+        if leaves == "ends its route":
+            other.end_route()
+        else:
+            other.close()  # a worker that died mid-route
         until_in_flight(server, 1)
         start = time.monotonic()
         assert driving.plan(planner_input(1.0)).action.speed == "ACCELERATE"
         assert time.monotonic() - start < 10.0  # not the 30 s gather bound
         driving.close()
-        finished.close()
-
-
-def test_a_client_that_disconnects_holds_no_round_back() -> None:
-    with PlannerServer(BatchRecorder(), max_batch=8, gather_s=30.0) as server:
-        driving, lost = client(server), client(server)
-        driving.start_route(context("driving"))
-        lost.start_route(context("lost"))
-        lost.close()  # a worker that died mid-route
-        until_in_flight(server, 1)
-        start = time.monotonic()
-        assert driving.plan(planner_input(2.0)).action.speed == "DECELERATE"
-        assert time.monotonic() - start < 10.0
-        driving.close()
+        other.close()
 
 
 def test_a_busy_client_delays_a_round_by_the_gather_time_at_most() -> None:
