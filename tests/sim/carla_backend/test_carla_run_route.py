@@ -54,7 +54,9 @@ def test_no_server_exits_nonzero_within_the_timeout_naming_host_and_port(process
     elapsed = time.monotonic() - started
     text = done.stdout + done.stderr
     assert done.returncode == EXIT_NOT_DRIVEN, text
-    assert elapsed < timeout_s + 8.0, f"took {elapsed:.1f} s"
+    # Two attempts (a crashed server's route is retried once) plus start-up, far below the 2 x 20 s the default
+    # timeout would take: the configured timeout is what bounds the wait.
+    assert elapsed < 2 * timeout_s + 20.0, f"took {elapsed:.1f} s"
     assert f"127.0.0.1:{port}" in text and "no CARLA server answered" in text
     results = json.loads((out / "results.json").read_text())
     assert results["status"] == "Failed - Simulation crashed" and results["ticks"] == 0
