@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_throughput import machine_info, spread, write_result
+from bench_common import machine_info, spread, write_result
 
 ROUTES = (
     "cut_in",

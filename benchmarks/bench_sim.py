@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_common import machine_info, spread, write_result
 
 from scenarios import scenario_from_dict
 from sim.core import VehicleControl
@@ -56,12 +58,8 @@ def _rate(fn: Callable[[], None], seconds: float) -> float:
     return n / elapsed
 
 
-def _spread(rates: list[float]) -> dict[str, float]:
-    return {"min": round(min(rates), 1), "median": round(statistics.median(rates), 1), "max": round(max(rates), 1)}
-
-
 def _repeated(fn: Callable[[], None], seconds: float, repeats: int) -> dict[str, float]:
-    return _spread([_rate(fn, seconds) for _ in range(repeats)])
+    return spread([_rate(fn, seconds) for _ in range(repeats)], 1)
 
 
 def bench_embedded(seconds: float, repeats: int) -> dict[str, dict[str, dict[str, float]]]:
@@ -115,21 +113,20 @@ def bench_highway_env(seconds: float, repeats: int) -> dict[str, object]:
         }
         env = gym.make("highway-v0", config=config)
         env.reset(seed=0)
-        road = env.unwrapped.road
 
         def step(env=env) -> None:
             _, _, terminated, truncated, _ = env.step(1)  # IDLE
             if terminated or truncated:
                 env.reset()
 
-        def physics(road=road) -> None:
+        out["full_step"][str(n)] = _repeated(step, seconds, repeats)
+        env.reset(seed=0)
+
+        def physics(road=env.unwrapped.road) -> None:
             road.act()
             road.step(1 / 20)
 
-        out["full_step"][str(n)] = _repeated(step, seconds, repeats)
-        env.reset(seed=0)
-        road = env.unwrapped.road
-        out["physics"][str(n)] = _repeated(lambda road=road: physics(road), seconds, repeats)
+        out["physics"][str(n)] = _repeated(physics, seconds, repeats)
         env.close()
     return out
 
@@ -170,9 +167,6 @@ def main() -> None:
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0))[:1]
     os.sched_setaffinity(0, set(cpus))  # one core, whatever numpy or Panda3D would like
-    sys.path.insert(0, str(Path(__file__).parent))
-    from bench_throughput import machine_info, write_result
-
     result: dict[str, object] = {"machine": machine_info(cpus), "dt_s": 0.05, "repeats": args.repeats}
     emb = bench_embedded(args.seconds, args.repeats)
     hw = bench_highway_env(args.seconds, args.repeats)

@@ -23,10 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import json
 import os
-import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -35,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_common import machine_info, spread, write_result
 from bench_sim import _scenario as town_scenario  # the benchmark town: one home
 
 from planner.expert import ExpertPlanner
@@ -49,34 +47,6 @@ ROUTES = ("truck_with_cones", "red_light_stop")
 VEHICLE_COUNTS = (0, 20, 50, 100, 200)
 PEDESTRIAN_COUNTS = (25, 50, 100)
 PEDESTRIAN_BASE_VEHICLES = 20
-
-
-def spread(values: list[float], digits: int = 4) -> dict[str, float]:
-    return {
-        "min": round(min(values), digits),
-        "median": round(statistics.median(values), digits),
-        "max": round(max(values), digits),
-    }
-
-
-def machine_info(cpus: list[int]) -> dict[str, Any]:
-    """Where a benchmark ran; `load_average_after` is added when it ends."""
-    return {
-        "host": platform.node(),
-        "cpu": platform.processor() or platform.machine(),
-        "cores_in_machine": os.cpu_count(),
-        "pinned_to_cpus": cpus,
-        "python": platform.python_version(),
-        "load_average_before": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def write_result(result: dict[str, Any], out: Path, printed: Any = None) -> None:
-    """Record the load average at the end, write `result` as JSON to `out` and print `printed` (default: all)."""
-    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result if printed is None else printed, indent=2))
 
 
 def timed(fn: Callable[..., Any], *args: Any) -> float:

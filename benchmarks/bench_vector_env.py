@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_throughput import machine_info, spread, write_result
+from bench_common import machine_info, spread, write_result
 
 from sim.env import DriveEnv, make_vector_env
 
