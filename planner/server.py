@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from multiprocessing import Pipe
 from multiprocessing.connection import Client, Connection, Listener, wait
 from typing import Any
 
@@ -57,19 +58,17 @@ class _Client:
 
 @dataclass
 class ServerStats:
-    rounds: int = 0
-    decisions: int = 0
-    widths: list[int] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)  # decisions per round
     planning_s: float = 0.0  # wall time inside the planner
     first_round: float | None = None  # time.monotonic() of the first and the last round
     last_round: float | None = None
 
     def as_dict(self) -> dict[str, float]:
-        mean = sum(self.widths) / len(self.widths) if self.widths else 0.0
+        rounds, decisions = len(self.widths), sum(self.widths)
         return {
-            "rounds": self.rounds,
-            "decisions": self.decisions,
-            "mean_batch": round(mean, 3),
+            "rounds": rounds,
+            "decisions": decisions,
+            "mean_batch": round(decisions / rounds, 3) if rounds else 0.0,
             "planning_s": round(self.planning_s, 3),
             "serving_s": round((self.last_round or 0.0) - (self.first_round or 0.0), 3),
         }
@@ -88,7 +87,7 @@ class PlannerServer:
         self._folder = tempfile.mkdtemp(prefix="planner-server-")  # mode 0700
         self.address = os.path.join(self._folder, "socket")
         self._listener = Listener(self.address, family="AF_UNIX")
-        self._wake_recv, self._wake_send = _pipe()
+        self._wake_recv, self._wake_send = Pipe(duplex=False)
         self._lock = threading.Lock()
         self._joining: list[Connection] = []
         self._closed = threading.Event()
@@ -193,10 +192,10 @@ class PlannerServer:
             client.since = time.monotonic()
 
     def _answer(self, batch: list[_Client]) -> None:
-        requests = [c.request for c in batch]
+        requests = [c.request for c in batch if c.request is not None]  # every client of a round has one
         start = time.perf_counter()
         try:
-            plans: list[Any] = plan_all(self.planner, [r[1] for r in requests if r is not None])
+            plans: list[Any] = plan_all(self.planner, [planner_input for _, planner_input in requests])
             replies = [("plan", plan) for plan in plans]
         except Exception as err:  # the planner failed: every route of the round gets the error, the server goes on
             logger.exception("planner server: plan_batch failed")
@@ -204,20 +203,11 @@ class PlannerServer:
         self.stats.planning_s += time.perf_counter() - start
         self.stats.first_round = self.stats.first_round or time.monotonic()
         self.stats.last_round = time.monotonic()
-        self.stats.rounds += 1
-        self.stats.decisions += len(batch)
         self.stats.widths.append(len(batch))
-        for client, request, reply in zip(batch, requests, replies, strict=True):
+        for client, (request_id, _), reply in zip(batch, requests, replies, strict=True):
             client.request = None
-            assert request is not None
             with contextlib.suppress(OSError):
-                client.conn.send((request[0], *reply))
-
-
-def _pipe() -> tuple[Connection, Connection]:
-    from multiprocessing import Pipe
-
-    return Pipe(duplex=False)
+                client.conn.send((request_id, *reply))
 
 
 class RemotePlannerError(RuntimeError):

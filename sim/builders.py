@@ -105,7 +105,7 @@ def planner_factory(config: Mapping[str, Any], choice: str | None = None) -> tup
     config = dict(plain(config) or {})
     target = config.pop("_target_", None)
     privileged = config.pop("_privileged_", None)
-    key = choice if choice in PLANNERS else config.get("name")
+    key = _registry_key(config, choice)
     if target is None:
         if key not in PLANNERS:
             raise ConfigError(
@@ -117,13 +117,16 @@ def planner_factory(config: Mapping[str, Any], choice: str | None = None) -> tup
     return (lambda: _resolve(target)(config)), bool(privileged), name
 
 
+def _registry_key(config: Mapping[str, Any], choice: str | None) -> Any:
+    """The registered planner a config names: the Hydra group choice, else its `name`."""
+    return choice if choice in PLANNERS else config.get("name")
+
+
 def planner_batches(config: Mapping[str, Any], choice: str | None = None) -> bool:
     """Whether the configured planner is one of the registered planners that decide inputs in batches."""
     config = dict(plain(config) or {})
-    if "_target_" in config:
-        return False
-    key = choice if choice in PLANNERS else config.get("name")
-    return key in PLANNERS and PLANNERS[key].batches
+    key = _registry_key(config, choice)
+    return "_target_" not in config and key in PLANNERS and PLANNERS[key].batches
 
 
 def _unwrap_optional(hint: Any) -> Any:
