@@ -1,25 +1,38 @@
-"""Rendering speed of the embedded simulator: front-camera frames/s at 480x270 and BEV frames/s, in a busy town.
+"""Rendering speed of the embedded simulator on one core: the front camera (480x270) in every suite scene, with the
+scenery's distant level of detail on and off in the same run, and the busy benchmark town by weather, plus the BEV.
 
-Run on one core:  taskset -c 0 uv run python benchmarks/bench_render.py
-World states are recorded first (stepping the real backend without a camera), then only rendering is timed.
-Writes benchmarks/results/bench_render.json.
+    uv run python benchmarks/bench_render.py [--scenes truck_with_cones,jaywalker] [--repeats 3]
+
+World states are recorded first (the real backend stepped without a camera, ego at a steady throttle), then only
+rendering is timed: ms per frame over the recorded frames, `--repeats` passes, min / median / max. "lod_off" builds
+the same towns with every tile in full detail (what the scenery drew before it had a far level), so the ratio is
+the saving on identical states. The pixel difference the far level makes is reported per scene as well (share of
+pixels that change by more than 16 of 255 in any channel). Writes benchmarks/results/bench_render.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
+import statistics
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_common import machine_info, spread, write_result
+
+from scenarios import list_suite, load_scenario
 from sim.core import WEATHER_PRESETS, CameraConfig, VehicleControl, WorldState
+from sim.embedded import scenery
 from sim.embedded.backend import EmbeddedBackend
 from sim.embedded.bev import BevRenderer
 from sim.embedded.camera import CameraRenderer
 
-SCENARIO = {
+BUSY_TOWN = {
     "name": "bench_busy_town",
     "description": "3x3 signalised grid with dense traffic and pedestrians",
     "map": {"name": "grid", "rows": 3, "cols": 3, "lanes": 2, "block_m": 90},
@@ -28,82 +41,132 @@ SCENARIO = {
     "ego": {"speed": 8.0},
     "traffic": {"vehicles": 24, "pedestrians": 10},
 }
+NO_LOD_M = 1e7
 
 
-def record(frames: int) -> tuple[EmbeddedBackend, list[WorldState]]:
+def record(scenario: Any, ticks: int, every: int) -> tuple[EmbeddedBackend, list[WorldState]]:
     backend = EmbeddedBackend(render=False)
-    backend.load(SCENARIO, SCENARIO["seed"])
+    backend.load(scenario, 0)
     states = []
-    for _ in range(frames):
+    for tick in range(ticks):
         backend.step(VehicleControl(throttle=0.35))
-        states.append(backend.ground_truth())
+        if tick % every == 0:
+            states.append(backend.ground_truth())
     return backend, states
 
 
-def time_camera(backend: EmbeddedBackend, states: list[WorldState], weather: str, repeats: int) -> dict[str, float]:
+def render_pass(renderer: CameraRenderer, states: list[WorldState]) -> tuple[float, list[np.ndarray]]:
+    """ms per frame over the recorded states, and the frames."""
     t0 = time.perf_counter()
-    renderer = CameraRenderer(backend.network, CameraConfig(), weather)
-    build_s = time.perf_counter() - t0
-    renderer.render(states[0].ego, states[0].actors, states[0].lights)  # warm-up
-    passes = []
+    frames = [renderer.render(w.ego, w.actors, w.lights) for w in states]
+    return (time.perf_counter() - t0) / len(states) * 1000.0, frames
+
+
+def camera(backend: EmbeddedBackend, weather: str, lod_m: float) -> CameraRenderer:
+    """A renderer whose town is built afresh with the far level of detail from `lod_m` metres."""
+    default = scenery.LOD_NEAR_M
+    scenery.clear_scenery_cache()
+    scenery.LOD_NEAR_M = lod_m
+    try:
+        return CameraRenderer(backend.network, CameraConfig(), weather)
+    finally:
+        scenery.LOD_NEAR_M = default
+        scenery.clear_scenery_cache()
+
+
+def suite_scene(name: str, repeats: int) -> dict[str, Any]:
+    scenario = load_scenario(name)
+    weather = getattr(scenario, "weather", "clear_noon")
+    backend, states = record(scenario, 160, 4)
+    renderers = {"on": camera(backend, weather, scenery.LOD_NEAR_M), "off": camera(backend, weather, NO_LOD_M)}
+    times: dict[str, list[float]] = {"on": [], "off": []}
+    frames: dict[str, list[np.ndarray]] = {}
+    try:
+        for renderer in renderers.values():
+            render_pass(renderer, states[:1])  # warm-up
+        # Passes alternate between the two so that a slow spell of a shared machine hits both alike.
+        for _ in range(repeats):
+            for key, renderer in renderers.items():
+                ms, frames[key] = render_pass(renderer, states)
+                times[key].append(ms)
+    finally:
+        for renderer in renderers.values():
+            renderer.close()
+        backend.close()
+    changed = [
+        float((np.abs(a.astype(np.int16) - b).max(axis=-1) > 16).mean())
+        for a, b in zip(frames["off"], frames["on"], strict=True)
+    ]
+    scene = {
+        "ms_per_frame": spread(times["on"], 2),
+        "ms_per_frame_lod_off": spread(times["off"], 2),
+        "speedup": round(statistics.median(times["off"]) / statistics.median(times["on"]), 2),
+        "pixels_changed_pct": round(100 * statistics.mean(changed), 3),
+        "actors_mean": round(statistics.mean(len(w.actors) for w in states), 1),
+        "frames": len(states),
+    }
+    print(name, scene, flush=True)
+    return scene
+
+
+def busy_town(repeats: int) -> dict[str, Any]:
+    backend, states = record(BUSY_TOWN, 200, 1)
+    by_weather = {}
+    for weather in WEATHER_PRESETS:
+        renderer = camera(backend, weather, scenery.LOD_NEAR_M)
+        render_pass(renderer, states[:1])
+        passes = [render_pass(renderer, states)[0] for _ in range(repeats)]
+        renderer.close()
+        by_weather[weather] = {"ms_per_frame": spread(passes, 2), "fps": round(1000 / statistics.median(passes), 1)}
+    bev = BevRenderer(backend.network, 256, 60.0)
+    bev.render(states[0])
+    bev_passes = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for w in states:
-            renderer.render(w.ego, w.actors, w.lights)
-        passes.append(time.perf_counter() - t0)
-    renderer.close()
-    passes.sort()
+            bev.render(w)
+        bev_passes.append((time.perf_counter() - t0) / len(states) * 1000.0)
+    network = backend.network
+    backend.close()
     return {
-        "fps": round(len(states) / passes[0], 1),  # fastest pass: the machine is shared, slow passes are contention
-        "fps_median": round(len(states) / passes[len(passes) // 2], 1),
-        "build_s": round(build_s, 3),
+        "map": BUSY_TOWN["map"],
+        "lanes": len(network.lanes),
+        "buildings": len(network.buildings),
+        "actors_mean": round(statistics.mean(len(w.actors) for w in states), 1),
+        "frames": len(states),
+        "camera_by_weather": by_weather,
+        "bev_256px_ms_per_frame": spread(bev_passes, 2),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=5, help="timed passes over the recorded frames")
+    parser.add_argument("--scenes", default=None, help="comma-separated suite scenarios (default: all)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes over the recorded frames")
+    parser.add_argument("--cpu", type=int, default=0, help="the core to pin to")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_render.json")
     args = parser.parse_args()
-
-    backend, states = record(args.frames)
-    n_actors = [len(w.actors) for w in states]
-    camera = {w: time_camera(backend, states, w, args.repeats) for w in WEATHER_PRESETS}
-    bev = BevRenderer(backend.network, 256, 60.0)
-    bev.render(states[0])
-    bev_passes = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        for w in states:
-            bev.render(w)
-        bev_passes.append(time.perf_counter() - t0)
-    bev_fps = len(states) / min(bev_passes)
-    network = backend.network
-    backend.close()
-
-    result = {
+    os.sched_setaffinity(0, {args.cpu})
+    names = args.scenes.split(",") if args.scenes else list_suite()
+    result: dict[str, Any] = {
         "benchmark": "embedded rendering",
-        "command": "taskset -c 0 uv run python benchmarks/bench_render.py",
-        "cpu_affinity": sorted(os.sched_getaffinity(0)),
-        "machine": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "scene": {
-            "map": SCENARIO["map"],
-            "lanes": len(network.lanes),
-            "buildings": len(network.buildings),
-            "lights": len(network.lights),
-            "actors_mean": round(sum(n_actors) / len(n_actors), 1),
-            "frames": len(states),
-        },
-        "camera_480x270_fps": camera["clear_noon"]["fps"],
-        "camera_by_weather": camera,
-        "bev_256px_fps": round(bev_fps, 1),
-        "target_camera_fps": 200,
+        "command": "uv run python benchmarks/bench_render.py" + (f" --scenes {args.scenes}" if args.scenes else ""),
+        "machine": machine_info([args.cpu]),
+        "lod_near_m": scenery.LOD_NEAR_M,
+        "suite_scenes": {name: suite_scene(name, args.repeats) for name in names},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    scenes = result["suite_scenes"].values()
+    result["suite_summary"] = {
+        "ms_per_frame_median_of_scenes": round(statistics.median(s["ms_per_frame"]["median"] for s in scenes), 2),
+        "ms_per_frame_lod_off_median_of_scenes": round(
+            statistics.median(s["ms_per_frame_lod_off"]["median"] for s in scenes), 2
+        ),
+        "ms_per_frame_worst_scene": max(s["ms_per_frame"]["median"] for s in scenes),
+        "ms_per_frame_lod_off_worst_scene": max(s["ms_per_frame_lod_off"]["median"] for s in scenes),
+        "pixels_changed_pct_worst_scene": max(s["pixels_changed_pct"] for s in scenes),
+    }
+    result["busy_town"] = busy_town(args.repeats)
+    write_result(result, args.out, printed={k: result[k] for k in ("suite_summary", "busy_town")})
 
 
 if __name__ == "__main__":

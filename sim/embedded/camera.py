@@ -34,7 +34,7 @@ from panda3d.core import (
 
 from sim.core import ActorState, CameraConfig, EgoState, LightColor, TrafficLightState
 from sim.embedded.actor_models import ActorPool
-from sim.embedded.meshes import MeshBuilder, Shading
+from sim.embedded.meshes import MeshBuilder, Shading, mix
 from sim.embedded.roadnet import RoadNetwork
 from sim.embedded.scenery import GROUND, LAMP_LIT, LAMP_ORDER, lamp_box, scenery_for
 from sim.embedded.weather import Weather, get_weather
@@ -71,7 +71,6 @@ class CameraRenderer:
         if buffer is None:
             raise RuntimeError("could not open an offscreen p3tinydisplay buffer")
         self._buffer = buffer
-        self._closed = False
         self._texture = Texture("front_camera")
         buffer.add_render_texture(self._texture, GraphicsOutput.RTM_copy_ram)
         buffer.set_clear_color(LVecBase4(*self.weather.sky_horizon, 1.0))
@@ -107,6 +106,7 @@ class CameraRenderer:
         self._actors = ActorPool(self._actors_root, self.weather)
         self._lamps = self._lit_lamps(network)
         self._lamp_state: dict[str, LightColor] = {}
+        self._closed = False  # only now is there everything close() releases
 
     # ---------------------------------------------------------------- scene construction
     def _shading(self) -> Shading:
@@ -142,7 +142,7 @@ class CameraRenderer:
         mesh = MeshBuilder()
         for e0, e1 in itertools.pairwise(elevations):
             z0, z1 = SKY_M * math.tan(min(e0, 1.4)), SKY_M * math.tan(min(e1, 1.4))
-            c0, c1 = (_mix(w.sky_horizon, w.sky_zenith, min(1.0, max(0.0, e) / 0.5)) for e in (e0, e1))
+            c0, c1 = (mix(w.sky_horizon, w.sky_zenith, min(1.0, max(0.0, e) / 0.5)) for e in (e0, e1))
             pts = np.array([[-half_w, SKY_M, z0], [half_w, SKY_M, z0], [half_w, SKY_M, z1], [-half_w, SKY_M, z1]])
             mesh.add(pts, np.array([[0, 1, 2], [0, 2, 3]]), np.array([[*c0, 1], [*c0, 1], [*c1, 1], [*c1, 1]]))
         node = self._rig.attach_new_node(mesh.node("sky"))
@@ -268,7 +268,3 @@ class CameraRenderer:
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             self.close()
-
-
-def _mix(a: tuple[float, float, float], b: tuple[float, float, float], t: float) -> tuple[float, float, float]:
-    return (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t)

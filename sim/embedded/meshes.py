@@ -56,6 +56,11 @@ class Shading:
         )  # type: ignore[return-value]
 
 
+def mix(a: Colour, b: Colour, t: float) -> Colour:
+    """The colour t of the way from a to b."""
+    return (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t)
+
+
 UNLIT = Shading(ambient=(1.0, 1.0, 1.0), diffuse=(0.0, 0.0, 0.0), sun_dir=(0.0, 0.0, 1.0))
 
 

@@ -3,7 +3,11 @@
 Flat paint layers (ground, asphalt, markings) are drawn first in a fixed order without depth testing: they all lie
 in the z = 0 plane, so draw order replaces a depth test that would z-fight at a distance. Anything with height
 (sidewalks, buildings, poles, light heads, actors) is depth-tested afterwards. Geometry is merged per square tile
-so the camera's view-frustum culling can skip what is behind it.
+so the camera's view-frustum culling can skip what is behind it, and each tile has two levels of detail (a Panda3D
+LODNode): in full while any of it is within LOD_NEAR_M of the camera, and past that with plain building walls, no
+kerbs or dashes and straight runs merged. Far geometry is where a frame's time went in the long arterial towns (tens of
+thousands of sub-pixel triangles); the far level changes about 0.1 % of those frames' pixels
+(benchmarks/bench_render.py measures both).
 
 Building a town's scenery takes about a second (tens of thousands of quads), so `scenery_for` keeps the last few
 towns built in this process, keyed by the network's content and the weather (weather is baked into the vertex
@@ -22,10 +26,11 @@ from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from panda3d.core import NodePath
+import shapely
+from panda3d.core import LODNode, NodePath, Point3
 
 from sim.core import LightColor
-from sim.embedded.meshes import Colour, MeshBuilder, Shading, offset_polyline, resample, sub_polyline
+from sim.embedded.meshes import Colour, MeshBuilder, Shading, mix, offset_polyline, resample, sub_polyline
 from sim.embedded.roadnet import Lane, Marking, RoadNetwork, TrafficLightHead
 from sim.embedded.weather import Weather
 
@@ -74,8 +79,11 @@ SIDEWALK_H = 0.15
 FLOOR_M = 3.2
 SCENERY_CACHE_SIZE = 4  # (town, weather) pairs kept per process; the 800 m arterial town holds about 14 MB
 
-# Flat layers, drawn in this order in the background bin (sky is 0).
-GROUND, ROAD, PUDDLES, PAINT = 1, 2, 3, 4
+# Flat layers, drawn in this order in the background bin (sky is 0); SOLID is the depth-tested layer.
+SOLID, GROUND, ROAD, PUDDLES, PAINT = 0, 1, 2, 3, 4
+# Solids whose nearest point is farther than this use the far level of detail (plain walls, no kerbs): there a floor's
+# window strip is about a pixel high at 480 px across a 90 degree view, and drawing the bands costs most of a frame.
+LOD_NEAR_M = 250.0
 
 
 @dataclass
@@ -137,15 +145,15 @@ def lamp_box(mesh: MeshBuilder, head: TrafficLightHead, colour: LightColor, rgb:
 
 
 class _Tiles:
-    """One MeshBuilder per (layer, tile) so merged geometry stays cullable."""
+    """One MeshBuilder per (layer, level of detail, tile) so merged geometry stays cullable."""
 
     def __init__(self, shading: Shading) -> None:
         self.shading = shading
-        self.builders: dict[tuple[int, int, int], MeshBuilder] = defaultdict(lambda: MeshBuilder(self.shading))
+        self.builders: dict[tuple[int, bool, int, int], MeshBuilder] = defaultdict(lambda: MeshBuilder(self.shading))
 
-    def at(self, layer: int, xy: np.ndarray) -> MeshBuilder:
+    def at(self, layer: int, xy: np.ndarray, far: bool = False) -> MeshBuilder:
         cx, cy = np.asarray(xy, dtype=np.float64).reshape(-1, 2).mean(axis=0)
-        return self.builders[(layer, math.floor(cx / TILE_M), math.floor(cy / TILE_M))]
+        return self.builders[(layer, far, math.floor(cx / TILE_M), math.floor(cy / TILE_M))]
 
 
 def build_scenery(network: RoadNetwork, weather: Weather) -> Scenery:
@@ -164,20 +172,37 @@ def build_scenery(network: RoadNetwork, weather: Weather) -> Scenery:
         tiles.at(ROAD, junction.polygon).polygon(junction.polygon, 0.0, junction_rgb)  # type: ignore[arg-type]
     for cw in network.crosswalks:
         _crosswalk(tiles.at(PAINT, cw.polygon), np.asarray(cw.polygon, dtype=np.float64))
-    solid = 0
     for sw in network.sidewalks:
-        _sidewalk(tiles, np.asarray(sw.centre, dtype=np.float64), sw.width, solid)
+        _sidewalk(tiles, np.asarray(sw.centre, dtype=np.float64), sw.width)
     for i, building in enumerate(network.buildings):
-        _building(tiles.at(solid, building.footprint), building.footprint, building.height, i)
+        for far in (False, True):
+            _building(tiles.at(SOLID, building.footprint, far), building.footprint, building.height, i, far)
     for head in network.lights.values():
-        _light_head(tiles.at(solid, np.array(head.position[:2])), network, head)
+        for far in (False, True):
+            _light_head(tiles.at(SOLID, np.array(head.position[:2]), far), network, head)
     flat = {layer: NodePath(f"flat{layer}") for layer in (ROAD, PUDDLES, PAINT)}
-    solid_np = NodePath("solid")
-    for (layer, ix, iy), mesh in sorted(tiles.builders.items()):
-        parent = solid_np if layer == solid else flat[layer]
-        node = parent.attach_new_node(mesh.node(f"tile{layer}_{ix}_{iy}"))
-        node.flatten_strong()
-    return Scenery(flat=flat, solid=solid_np)
+    solid = NodePath("solid")
+    for layer, ix, iy in sorted({(layer, ix, iy) for layer, _far, ix, iy in tiles.builders}):
+        near, far = (tiles.builders.get((layer, lod, ix, iy)) or MeshBuilder(shading) for lod in (False, True))
+        _lod_tile(solid if layer == SOLID else flat[layer], f"tile{layer}_{ix}_{iy}", near, far)
+    return Scenery(flat=flat, solid=solid)
+
+
+def _lod_tile(parent: NodePath, name: str, near: MeshBuilder, far: MeshBuilder) -> None:
+    """A tile under a Panda3D LODNode: full detail while any of it is within LOD_NEAR_M of the camera."""
+    lod = LODNode(name)
+    tile = parent.attach_new_node(lod)
+    near_np, far_np = (
+        tile.attach_new_node(mesh.node(f"{name}_{level}")) for mesh, level in ((near, "near"), (far, "far"))
+    )
+    near_np.flatten_strong()
+    far_np.flatten_strong()
+    bounds = near_np.get_bounds()
+    centre, radius = (Point3(0, 0, 0), 0.0) if bounds.is_empty() else (bounds.get_center(), bounds.get_radius())
+    lod.set_center(centre)
+    switch = LOD_NEAR_M + radius
+    lod.add_switch(switch, 0.0)  # child 0 (near) from the centre out to the switch distance
+    lod.add_switch(max(1e9, 10 * switch), switch)  # child 1 (far) beyond it
 
 
 def _lane_surface(tiles: _Tiles, lane: Lane, rgb: Colour) -> None:
@@ -186,9 +211,34 @@ def _lane_surface(tiles: _Tiles, lane: Lane, rgb: Colour) -> None:
         return
     # Slightly wider than the lane so neighbouring strips overlap instead of leaving hairline gaps.
     left, right = offset_polyline(pts, lane.width / 2 + 0.05), offset_polyline(pts, -lane.width / 2 - 0.05)
-    for a in range(0, len(pts) - 1, 20):
-        b = min(a + 21, len(pts))
-        tiles.at(ROAD, pts[a:b]).strip(left[a:b], right[a:b], 0.0, rgb)
+    _strips(tiles, ROAD, pts, left, right, 0.0, rgb)
+
+
+def _strips(
+    tiles: _Tiles,
+    layer: int,
+    pts: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    z: float,
+    rgb: Colour,
+    far: bool = True,
+    chunk: int = 20,
+) -> None:
+    """A ribbon in chunks of `chunk` segments, each in its tile; the far version (unless `far` is False) keeps only
+    the vertices a 2 cm Douglas-Peucker simplification keeps, so a straight chunk is two triangles."""
+    for a in range(0, len(pts) - 1, chunk):
+        b = min(a + chunk + 1, len(pts))
+        tiles.at(layer, pts[a:b]).strip(left[a:b], right[a:b], z, rgb)
+        if far:
+            keep = _kept_vertices(pts[a:b])
+            tiles.at(layer, pts[a:b], far=True).strip(left[a:b][keep], right[a:b][keep], z, rgb)
+
+
+def _kept_vertices(pts: np.ndarray, tolerance_m: float = 0.02) -> list[int]:
+    kept = shapely.LineString(pts).simplify(tolerance_m, preserve_topology=False).coords
+    index = {p: i for i, p in enumerate(map(tuple, pts.tolist()))}
+    return sorted({index[p] for p in kept})
 
 
 def _puddles(tiles: _Tiles, lane: Lane, rgb: Colour) -> None:
@@ -223,7 +273,8 @@ def _line(tiles: _Tiles, centre: np.ndarray, offset: float, rgb: Colour, dashed:
             continue
         piece = sub_polyline(edge, s0 * _ratio(edge, s), s1 * _ratio(edge, s))
         left, right = offset_polyline(piece, MARK_W / 2), offset_polyline(piece, -MARK_W / 2)
-        tiles.at(PAINT, piece).strip(left, right, 0.0, rgb)
+        # Past the LOD distance a dash is a fifth of a pixel wide and a few pixels long: dashes are left out there.
+        _strips(tiles, PAINT, piece, left, right, 0.0, rgb, far=not dashed)
 
 
 def _ratio(edge: np.ndarray, s: np.ndarray) -> float:
@@ -269,36 +320,52 @@ def _crosswalk(mesh: MeshBuilder, poly: np.ndarray) -> None:
         mesh.polygon(np.array([p0, p1, p1 + across, p0 + across]), 0.0, PALETTE["white"])
 
 
-def _sidewalk(tiles: _Tiles, centre: np.ndarray, width: float, layer: int) -> None:
+def _sidewalk(tiles: _Tiles, centre: np.ndarray, width: float) -> None:
+    """A raised strip with kerb faces; the far version has no kerbs (0.15 m is under a pixel past 40 m)."""
     pts, _ = resample(centre, 4.0)
     if len(pts) < 2:
         return
     left, right = offset_polyline(pts, width / 2), offset_polyline(pts, -width / 2)
+    _strips(tiles, SOLID, pts, left, right, SIDEWALK_H, PALETTE["sidewalk"], chunk=10)
     for a in range(0, len(pts) - 1, 10):
         b = min(a + 11, len(pts))
-        mesh = tiles.at(layer, pts[a:b])
-        mesh.strip(left[a:b], right[a:b], SIDEWALK_H, PALETTE["sidewalk"])
+        mesh = tiles.at(SOLID, pts[a:b])
         for edge, flip in ((left[a:b], True), (right[a:b], False)):
             for p, q in itertools.pairwise(edge):
                 p0, p1 = (q, p) if flip else (p, q)
                 mesh.quad([(*p0, 0.0), (*p1, 0.0), (*p1, SIDEWALK_H), (*p0, SIDEWALK_H)], PALETTE["curb"])
 
 
-def _building(mesh: MeshBuilder, footprint: np.ndarray, height: float, index: int) -> None:
+def _building(mesh: MeshBuilder, footprint: np.ndarray, height: float, index: int, far: bool = False) -> None:
+    """Walls in floor bands (wall, window strip, wall, ...) and a flat roof; short walls stay plain.
+
+    The far version has plain walls in the bands' area-weighted colour: past the LOD distance a window strip is
+    about a pixel high, so it blends into the wall anyway."""
     xy = np.asarray(footprint, dtype=np.float64)
     base = BUILDING_COLOURS[index % len(BUILDING_COLOURS)]
     if np.dot(xy[:, 0], np.roll(xy[:, 1], -1)) - np.dot(xy[:, 1], np.roll(xy[:, 0], -1)) < 0:
         xy = xy[::-1]
-    floors = max(1, int(height / FLOOR_M))
+    bands = _wall_bands(height, base)
+    glass_share = sum(z1 - z0 for z0, z1, rgb in bands if rgb != base) / height
+    blended = mix(base, PALETTE["glass"], glass_share)
     for a, b in zip(xy, np.roll(xy, -1, axis=0), strict=True):
-        # Walls in floor bands: sill, window strip, lintel; short walls stay plain.
-        bands = [(0.0, height, base)] if np.hypot(*(b - a)) < 3.0 else []
-        for f in range(floors if not bands else 0):
-            z, top = f * FLOOR_M, (f + 1) * FLOOR_M if f < floors - 1 else height
-            bands += [(z, z + 1.1, base), (z + 1.1, z + 2.4, PALETTE["glass"]), (z + 2.4, top, base)]
-        for z0, z1, rgb in bands:
+        plain = far or np.hypot(*(b - a)) < 3.0
+        for z0, z1, rgb in [(0.0, height, blended if far else base)] if plain else bands:
             mesh.quad([(*a, z0), (*b, z0), (*b, z1), (*a, z1)], rgb)
     mesh.polygon(xy, height, PALETTE["roof"])
+
+
+def _wall_bands(height: float, base: Colour) -> list[tuple[float, float, Colour]]:
+    """(z0, z1, colour) from the ground up: each floor's window strip between wall bands, and the wall between one
+    floor's lintel and the next floor's sill as one band."""
+    floors = max(1, int(height / FLOOR_M))
+    bands: list[tuple[float, float, Colour]] = []
+    wall_from = 0.0
+    for f in range(floors):
+        z = f * FLOOR_M
+        bands += [(wall_from, z + 1.1, base), (z + 1.1, z + 2.4, PALETTE["glass"])]
+        wall_from = z + 2.4
+    return [*bands, (wall_from, height, base)]
 
 
 def _light_head(mesh: MeshBuilder, network: RoadNetwork, head: TrafficLightHead) -> None:
