@@ -25,7 +25,9 @@ from training.rollout import stable_unit
 log = logging.getLogger(__name__)
 
 # The VLM planner in closed loop: CPU, greedy, an answer needs a dozen tokens (the planner stops at </answer>).
-DEFAULT_PLANNER: dict[str, Any] = {"name": "vlm", "device": "cpu", "batch_size": 1, "max_new_tokens": 24}
+# batch_size 8: the suite then serves one model to up to 8 route workers and batches their decisions
+# (planner_server); with 1, each of a core's worth of workers loaded its own model, slower than one process.
+DEFAULT_PLANNER: dict[str, Any] = {"name": "vlm", "device": "cpu", "batch_size": 8, "max_new_tokens": 24}
 
 
 def scenario_sources(names: Sequence[str]) -> list[str]:

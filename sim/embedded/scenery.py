@@ -81,8 +81,8 @@ SCENERY_CACHE_SIZE = 4  # (town, weather) pairs kept per process; the 800 m arte
 
 # Flat layers, drawn in this order in the background bin (sky is 0); SOLID is the depth-tested layer.
 SOLID, GROUND, ROAD, PUDDLES, PAINT = 0, 1, 2, 3, 4
-# Solids whose nearest point is farther than this use the far level of detail (plain walls, no kerbs): there a floor's
-# window strip is about a pixel high at 480 px across a 90 degree view, and drawing the bands costs most of a frame.
+# A tile whose bounding sphere is all farther than this draws its far level (plain walls, no kerbs or dashes, simplified
+# ribbons): there a floor's window strip is about a pixel high at 480 px across a 90 degree view.
 LOD_NEAR_M = 250.0
 
 
