@@ -1,7 +1,10 @@
 """Rendering speed of the embedded simulator on one core: the front camera (480x270) in every suite scene, with the
-scenery's distant level of detail on and off in the same run, and the busy benchmark town by weather, plus the BEV.
+scenery's distant level of detail on and off in the same run; the busy benchmark town by weather and by frame size,
+the BEV, and a review-video frame (overlays and H.264 encoding) at 960 and 480 px wide.
 
     uv run python benchmarks/bench_render.py [--scenes truck_with_cones,jaywalker] [--repeats 3]
+
+All 61 suite scenes take about half an hour on this project's 2-core development machine; `--scenes` picks some.
 
 World states are recorded first (the real backend stepped without a camera, ego at a steady throttle), then only
 rendering is timed: ms per frame over the recorded frames, `--repeats` passes, min / median / max. "lod_off" builds
@@ -16,6 +19,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,8 @@ from sim.embedded import scenery
 from sim.embedded.backend import EmbeddedBackend
 from sim.embedded.bev import BevRenderer
 from sim.embedded.camera import CameraRenderer
+from sim.overlay import Hud, compose_frame
+from sim.video import FfmpegWriter
 
 BUSY_TOWN = {
     "name": "bench_busy_town",
@@ -127,6 +133,18 @@ def busy_town(repeats: int) -> dict[str, Any]:
             bev.render(w)
         bev_passes.append((time.perf_counter() - t0) / len(states) * 1000.0)
     network = backend.network
+    sizes, frames = {}, []
+    for width, height in ((240, 136), (480, 270), (960, 540)):
+        renderer = CameraRenderer(network, CameraConfig(width=width, height=height), "clear_noon")
+        render_pass(renderer, states[:1])
+        passes = []
+        for _ in range(repeats):
+            ms, shown = render_pass(renderer, states)
+            passes.append(ms)
+            frames = shown if width == 480 else frames
+        renderer.close()
+        sizes[f"{width}x{height}"] = spread(passes, 2)
+    video = video_frames(frames, bev.render(states[-1]), repeats)
     backend.close()
     return {
         "map": BUSY_TOWN["map"],
@@ -136,7 +154,32 @@ def busy_town(repeats: int) -> dict[str, Any]:
         "frames": len(states),
         "camera_by_weather": by_weather,
         "bev_256px_ms_per_frame": spread(bev_passes, 2),
+        "camera_ms_per_frame_by_size": sizes,
+        "video_frame": video,
     }
+
+
+def video_frames(frames: list[np.ndarray], bev: np.ndarray, repeats: int) -> dict[str, Any]:
+    """ms per review-video frame at each width: overlay composition, and x264 as the recorder runs it (wall time of
+    the writer fed as fast as it takes frames, ffmpeg on the same core)."""
+    hud = Hud(12.0, 8.3, "go straight", "KEEP, STRAIGHT", "The light ahead is green.", False, 31.0, [], False)
+    out = {}
+    for width in (960, 480):
+        compose, encode = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            composed = [compose_frame(f, bev, hud, width) for f in frames]
+            compose.append((time.perf_counter() - t0) / len(frames) * 1000.0)
+            height = composed[0].shape[0]
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                writer = FfmpegWriter(Path(tmp) / "bench.mp4", width, height, 10.0)
+                for frame in composed:
+                    writer.write(frame)
+                writer.close()
+                encode.append((time.perf_counter() - t0) / len(frames) * 1000.0)
+        out[f"{width}x{height}"] = {"compose_ms": spread(compose, 2), "encode_ms": spread(encode, 2)}
+    return out
 
 
 def main() -> None:
