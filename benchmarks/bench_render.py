@@ -68,6 +68,18 @@ def render_pass(renderer: CameraRenderer, states: list[WorldState]) -> tuple[flo
     return (time.perf_counter() - t0) / len(states) * 1000.0, frames
 
 
+def timed_passes(
+    renderer: CameraRenderer, states: list[WorldState], repeats: int
+) -> tuple[list[float], list[np.ndarray]]:
+    """A warm-up frame, then `repeats` timed passes: ms per frame of each, and the last pass's frames."""
+    render_pass(renderer, states[:1])
+    passes, frames = [], []
+    for _ in range(repeats):
+        ms, frames = render_pass(renderer, states)
+        passes.append(ms)
+    return passes, frames
+
+
 def camera(backend: EmbeddedBackend, weather: str, lod_m: float) -> CameraRenderer:
     """A renderer whose town is built afresh with the far level of detail from `lod_m` metres."""
     default = scenery.LOD_NEAR_M
@@ -120,8 +132,7 @@ def busy_town(repeats: int) -> dict[str, Any]:
     by_weather = {}
     for weather in WEATHER_PRESETS:
         renderer = camera(backend, weather, scenery.LOD_NEAR_M)
-        render_pass(renderer, states[:1])
-        passes = [render_pass(renderer, states)[0] for _ in range(repeats)]
+        passes, _ = timed_passes(renderer, states, repeats)
         renderer.close()
         by_weather[weather] = {"ms_per_frame": spread(passes, 2), "fps": round(1000 / statistics.median(passes), 1)}
     bev = BevRenderer(backend.network, 256, 60.0)
@@ -136,12 +147,8 @@ def busy_town(repeats: int) -> dict[str, Any]:
     sizes, frames = {}, []
     for width, height in ((240, 136), (480, 270), (960, 540)):
         renderer = CameraRenderer(network, CameraConfig(width=width, height=height), "clear_noon")
-        render_pass(renderer, states[:1])
-        passes = []
-        for _ in range(repeats):
-            ms, shown = render_pass(renderer, states)
-            passes.append(ms)
-            frames = shown if width == 480 else frames
+        passes, shown = timed_passes(renderer, states, repeats)
+        frames = shown if width == 480 else frames
         renderer.close()
         sizes[f"{width}x{height}"] = spread(passes, 2)
     video = video_frames(frames, bev.render(states[-1]), repeats)

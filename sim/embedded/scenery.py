@@ -227,12 +227,16 @@ def _strips(
 ) -> None:
     """A ribbon in chunks of `chunk` segments, each in its tile; the far version (unless `far` is False) keeps only
     the vertices a 2 cm Douglas-Peucker simplification keeps, so a straight chunk is two triangles."""
-    for a in range(0, len(pts) - 1, chunk):
-        b = min(a + chunk + 1, len(pts))
-        tiles.at(layer, pts[a:b]).strip(left[a:b], right[a:b], z, rgb)
+    for part in _chunks(len(pts), chunk):
+        tiles.at(layer, pts[part]).strip(left[part], right[part], z, rgb)
         if far:
-            keep = _kept_vertices(pts[a:b])
-            tiles.at(layer, pts[a:b], far=True).strip(left[a:b][keep], right[a:b][keep], z, rgb)
+            keep = _kept_vertices(pts[part])
+            tiles.at(layer, pts[part], far=True).strip(left[part][keep], right[part][keep], z, rgb)
+
+
+def _chunks(points: int, segments: int) -> list[slice]:
+    """Slices of a polyline of `points` points into runs of `segments` segments that share their end points."""
+    return [slice(a, min(a + segments + 1, points)) for a in range(0, points - 1, segments)]
 
 
 def _kept_vertices(pts: np.ndarray, tolerance_m: float = 0.02) -> list[int]:
@@ -327,10 +331,9 @@ def _sidewalk(tiles: _Tiles, centre: np.ndarray, width: float) -> None:
         return
     left, right = offset_polyline(pts, width / 2), offset_polyline(pts, -width / 2)
     _strips(tiles, SOLID, pts, left, right, SIDEWALK_H, PALETTE["sidewalk"], chunk=10)
-    for a in range(0, len(pts) - 1, 10):
-        b = min(a + 11, len(pts))
-        mesh = tiles.at(SOLID, pts[a:b])
-        for edge, flip in ((left[a:b], True), (right[a:b], False)):
+    for part in _chunks(len(pts), 10):
+        mesh = tiles.at(SOLID, pts[part])
+        for edge, flip in ((left[part], True), (right[part], False)):
             for p, q in itertools.pairwise(edge):
                 p0, p1 = (q, p) if flip else (p, q)
                 mesh.quad([(*p0, 0.0), (*p1, 0.0), (*p1, SIDEWALK_H), (*p0, SIDEWALK_H)], PALETTE["curb"])
